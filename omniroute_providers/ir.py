@@ -14,8 +14,24 @@ Invariants every parser guarantees (renderers may rely on them):
 * Roles: "system" (a system/developer message *inside* the conversation, after a non-system turn),
   "user", "assistant", "tool". System text that precedes the conversation lives in ChatRequest.system.
   A "tool" message holds only ToolResultParts, in the order the client sent them.
-* Thinking tokens are opaque. ThinkingPart.signature / ToolCallPart.signature hold the raw token and
-  `origin` says which upstream made it (see `tag_signature`); renderers replay a token only to its origin.
+* Tool-call arguments of kind "custom" (free-form tools such as Codex apply_patch) are the raw input
+  text, not JSON.
+* Thinking tokens (Anthropic signatures, Gemini thoughtSignatures, OpenAI encrypted_content, redacted
+  thinking data) are opaque and are replayed only to the upstream that minted them:
+    - upstream-side parsers (parse_response, StreamParser) set origin = ctx.provider on every token;
+    - client-side renderers (render_response, StreamRenderer) write the raw token when
+      ctx.upstream_format == ctx.client_format, else tag_signature(token, origin);
+    - client-side parsers (parse_request) split with untag_signature: origin None means "native to the
+      client's own format";
+    - upstream-side renderers (render_request) keep a token when origin == ctx.provider, or when origin
+      is None and ctx.upstream_format == req.source_format; otherwise they drop it (Anthropic: drop the
+      thinking block; Gemini: the bypass sentinel on the first functionCall of the turn; Responses: drop
+      the reasoning item).
+  Gemini signatures also go into ctx.signatures (keyed by tool-call id) so a client that strips unknown
+  fields still gets them replayed.
+* In-band upstream errors (OpenAI `data: {"error":...}`, Anthropic `event: error`, Responses
+  `response.failed`/`error`, a Gemini chunk with `error`) make StreamParser.feed raise GatewayError; the
+  pipeline then calls the client renderer's fail().
 * Stream events obey a grammar (see StreamEvent below); every StreamParser emits it and every
   StreamRenderer accepts exactly it.
 
@@ -443,6 +459,7 @@ class Context:
     response_id: str = ""
     created: int = 0
     request: ChatRequest | None = None  # the parsed client request, when the IR path is taken
+    signatures: SignatureCache | None = None  # process-wide; None in pure unit tests
 
     def __post_init__(self) -> None:
         if not self.response_id:
@@ -455,6 +472,32 @@ class Context:
 
     def client_call_id(self, upstream_id: str) -> str:
         return self.call_ids.get(upstream_id, upstream_id)
+
+
+class SignatureCache:
+    """Bounded memory of reasoning tokens by tool-call id: (token, origin).
+
+    Gemini wants its thoughtSignature back on the functionCall part; OpenAI-format clients keep only the
+    call id, so the token waits here until that id comes back in the next request.
+    """
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        from collections import OrderedDict
+
+        self._items: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._max = max_entries
+
+    def put(self, call_id: str, token: str, origin: str) -> None:
+        self._items[call_id] = (token, origin)
+        self._items.move_to_end(call_id)
+        while len(self._items) > self._max:
+            self._items.popitem(last=False)
+
+    def get(self, call_id: str) -> tuple[str, str] | None:
+        return self._items.get(call_id)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -5,6 +5,9 @@
     anthropic          "anthropic"          POST /messages
     gemini             "gemini"             POST /models/{model}:generateContent | :streamGenerateContent
 
+`prepare_passthrough(body)` fixes a same-format request before it is forwarded as is (e.g. Responses
+input item ids that cannot be resolved with store=false); most formats return the body unchanged.
+
 Every function is pure: dicts/bytes in, dicts/bytes out, no sockets, no clock beyond ids and timestamps.
 `get_format(id)` returns the module for a format id; a test checks every id resolves and that each
 module has every member of the protocol.
@@ -27,7 +30,7 @@ class StreamParser(Protocol):
     """Upstream SSE events of this format -> IR stream events (see the grammar in ir.py)."""
 
     def __init__(self, ctx: Context) -> None: ...
-    def feed(self, event: SSEEvent) -> list[StreamEvent]: ...
+    def feed(self, event: SSEEvent) -> list[StreamEvent]: ...  # raises GatewayError on in-band errors
     def close(self) -> list[StreamEvent]: ...  # upstream ended: flush buffered tool calls etc.
 
 
@@ -65,6 +68,7 @@ class WireFormat(Protocol):
     def render_error(self, error: GatewayError) -> tuple[int, dict[str, str], bytes]: ...
     def response_usage(self, body: JsonObj) -> Usage | None: ...
     def request_path(self, model: str, stream: bool) -> str: ...
+    def prepare_passthrough(self, body: JsonObj) -> JsonObj: ...
 
     StreamParser: type[StreamParser]
     StreamRenderer: type[StreamRenderer]
