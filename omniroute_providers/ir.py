@@ -436,6 +436,7 @@ class TargetCaps:
     reasoning_content_replay: bool = False  # DeepSeek-style: send reasoning_content back on tool turns
     thinking_style: Literal["budget", "level", "effort", "none"] = "budget"  # Gemini 2.5 vs 3, OpenAI
     max_tool_name: int = 64
+    max_tokens_field: str = "max_tokens"  # OpenAI Chat: "max_tokens" or "max_completion_tokens" (o-series)
     gemini_schema: str = "json_schema"  # Gemini tool/response schemas: "json_schema" or "openapi" (subset)
 
 
