@@ -17,9 +17,20 @@ import the kernel. Nothing here does network I/O.
 
 from __future__ import annotations
 
+import base64 as _base64
+import contextlib
+import hashlib as _hashlib
+import hmac as _hmac
+import logging
 import os
+import queue as _queue
+import re as _re
+import secrets as _secrets
 import sys
-from collections.abc import Mapping
+import threading as _threading
+import time as _time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __version__ = "0.1.0"
@@ -327,6 +338,700 @@ def loads_object(data: bytes | bytearray | memoryview | str, *, what: str = "req
 def header_value(headers: Mapping[str, str], name: str) -> str | None:
     """Case-insensitive header lookup on a plain mapping (keys already lower-case by convention)."""
     return headers.get(name) or headers.get(name.lower())
+
+
+# ==========================================================================================================
+# 4. settings
+# ==========================================================================================================
+# Precedence, lowest first: defaults <- config file (<data_dir>/config.json or --config) <- OMNIROUTE_<NAME>
+# environment variables <- command-line flags. Every setting has a doc line; the README table is checked
+# against SETTINGS_DOC by a test.
+
+
+@dataclass(slots=True)
+class Settings:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    data_dir: str = DEFAULT_DATA_DIR
+    config: str = ""
+    no_open: bool = False
+    demo: bool = False
+    no_auth: bool = False
+    log_level: str = "info"
+    log_payloads: bool = False
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_connections: int = MAX_CONNECTIONS
+    header_timeout_s: float = HEADER_TIMEOUT_S
+    body_idle_timeout_s: float = BODY_IDLE_TIMEOUT_S
+    keepalive_timeout_s: float = KEEPALIVE_TIMEOUT_S
+    drain_timeout_s: float = DRAIN_TIMEOUT_S
+    upstream_connect_timeout_s: float = UPSTREAM_CONNECT_TIMEOUT_S
+    upstream_first_byte_timeout_s: float = UPSTREAM_FIRST_BYTE_TIMEOUT_S
+    upstream_idle_timeout_s: float = UPSTREAM_IDLE_TIMEOUT_S
+    request_deadline_s: float = REQUEST_DEADLINE_S
+    secret_key: str = ""
+
+    @property
+    def data_path(self) -> str:
+        return os.path.abspath(os.path.expanduser(self.data_dir))
+
+    def redacted(self) -> dict[str, object]:
+        """The settings as a dict, secrets masked: safe to log, print or return from the admin API."""
+        import dataclasses
+
+        out: dict[str, object] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = ("***" if value else "") if f.name in SECRET_SETTINGS else value
+        return out
+
+
+SECRET_SETTINGS = frozenset({"secret_key"})
+
+SETTINGS_DOC: dict[str, str] = {
+    "host": "address to listen on; anything but loopback needs client keys (the default)",
+    "port": "TCP port of the gateway and its dashboard",
+    "data_dir": "where the SQLite database, the key file and logs live",
+    "config": "path of a JSON config file (default: <data_dir>/config.json when it exists)",
+    "no_open": "do not open the dashboard in a browser at start",
+    "demo": "start with the built-in echo provider configured (no network, no tokens spent)",
+    "no_auth": "serve /v1 without client keys; refused unless bound to a loopback address",
+    "log_level": "debug, info, warning or error",
+    "log_payloads": "keep redacted request/response bodies in the request log (debugging)",
+    "max_body_bytes": "largest request body accepted (413 past it)",
+    "max_connections": "open client connections at most (503 past it)",
+    "header_timeout_s": "seconds a client has to send its request headers",
+    "body_idle_timeout_s": "seconds a request body may stall before the request is abandoned",
+    "keepalive_timeout_s": "seconds an idle keep-alive connection stays open",
+    "drain_timeout_s": "seconds in-flight requests get to finish after SIGTERM",
+    "upstream_connect_timeout_s": "seconds to connect to a provider",
+    "upstream_first_byte_timeout_s": "seconds to wait for a provider's first byte",
+    "upstream_idle_timeout_s": "seconds of silence after which a provider stream is considered dead",
+    "request_deadline_s": "seconds one request may take over all its attempts",
+    "secret_key": "key sealing provider credentials (default: a generated key file in the data dir)",
+}
+
+
+def _coerce(name: str, raw: object, current: object) -> object:
+    if isinstance(current, bool):
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError(f"setting {name}: expected a boolean, got {raw!r}")
+    if isinstance(current, int):
+        return int(str(raw))
+    if isinstance(current, float):
+        return float(str(raw))
+    return str(raw)
+
+
+def load_settings(cli: Mapping[str, object] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from defaults, the config file, the environment and CLI values (non-None only)."""
+    import dataclasses
+
+    env = os.environ if env is None else env
+    cli = {k: v for k, v in (cli or {}).items() if v is not None}
+    settings = Settings()
+    names = [f.name for f in dataclasses.fields(Settings)]
+
+    def apply(source: Mapping[str, object], origin: str) -> None:
+        for key, raw in source.items():
+            if key not in names:
+                raise ValueError(f"unknown setting {key!r} in {origin}")
+            setattr(settings, key, _coerce(key, raw, getattr(settings, key)))
+
+    early: dict[str, object] = {
+        k: env[f"OMNIROUTE_{k.upper()}"] for k in ("data_dir", "config") if f"OMNIROUTE_{k.upper()}" in env
+    }
+    early.update({k: cli[k] for k in ("data_dir", "config") if k in cli})
+    apply(early, "the environment")
+    path = settings.config or os.path.join(settings.data_path, "config.json")
+    if os.path.exists(path):
+        with open(path, "rb") as fh:
+            raw = loads(fh.read())
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: the config file must hold a JSON object")
+        apply(raw, path)
+    apply(
+        {k: env[f"OMNIROUTE_{k.upper()}"] for k in names if f"OMNIROUTE_{k.upper()}" in env},
+        "the environment",
+    )
+    apply(cli, "the command line")
+    return settings
+
+
+def is_loopback_host(host: str) -> bool:
+    import ipaddress
+
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# ==========================================================================================================
+# 5. store
+# ==========================================================================================================
+# One SQLite file. WAL so readers never block the writer; a busy timeout so a CLI command and the running
+# server can share the file; foreign keys on. All writes go through one thread fed by a queue: the request
+# path enqueues a usage row and moves on, and rows are committed in batches (one fsync per batch).
+# Migrations are named functions applied in order and recorded in `migrations`.
+
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class Db:
+    """The few operations we need, over apsw or sqlite3 (same SQL, same `?` parameters, tuples out)."""
+
+    def __init__(self, path: str, *, readonly: bool = False) -> None:
+        self.path = path
+        self.driver = "sqlite3"
+        self._apsw = False
+        if not PURE:
+            try:
+                import apsw
+
+                flags = (
+                    apsw.SQLITE_OPEN_READONLY
+                    if readonly
+                    else apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_CREATE
+                )
+                self._conn: Any = apsw.Connection(path, flags=flags)
+                self._conn.setbusytimeout(BUSY_TIMEOUT_MS)
+                self._apsw = True
+                self.driver = "apsw"
+            except ImportError:
+                pass
+        if not self._apsw:
+            import sqlite3
+
+            uri = f"file:{path}?mode=ro" if readonly else path
+            self._conn = sqlite3.connect(
+                uri,
+                uri=readonly,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        self.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            self.execute("PRAGMA journal_mode = WAL")
+            self.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: consistent after any crash
+
+    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self._conn.execute(sql, params))
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._conn.executemany(sql, rows)
+
+    def one(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> tuple[Any, ...] | None:
+        rows = self.execute(sql, params)
+        return rows[0] if rows else None
+
+    def last_rowid(self) -> int:
+        if self._apsw:
+            return int(self._conn.last_insert_rowid())
+        return int(self.execute("SELECT last_insert_rowid()")[0][0])
+
+    def changes(self) -> int:
+        return int(self.execute("SELECT changes()")[0][0])
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _Transaction:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def __enter__(self) -> Db:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+Migration = tuple[str, "Callable[[Db], None]"]
+
+
+def _m0001_initial(db: Db) -> None:
+    db.execute(
+        """CREATE TABLE kv (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE custom_providers (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            format TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            auth TEXT NOT NULL DEFAULT 'bearer',
+            headers TEXT NOT NULL DEFAULT '{}',
+            local INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE accounts (
+            id INTEGER PRIMARY KEY,
+            provider TEXT NOT NULL,
+            name TEXT NOT NULL,
+            secret TEXT NOT NULL DEFAULT '',
+            base_url TEXT,
+            headers TEXT NOT NULL DEFAULT '{}',
+            priority INTEGER NOT NULL DEFAULT 0,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            limits TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            UNIQUE (provider, name)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE client_keys (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            prefix TEXT NOT NULL UNIQUE,
+            salt TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            scopes TEXT NOT NULL DEFAULT '{}',
+            limits TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL,
+            expires_at REAL,
+            revoked_at REAL,
+            last_used_at REAL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE usage (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            request_id TEXT NOT NULL,
+            key_id INTEGER,
+            endpoint TEXT NOT NULL,
+            client_format TEXT NOT NULL,
+            model_requested TEXT NOT NULL,
+            provider TEXT,
+            account_id INTEGER,
+            model_served TEXT,
+            stream INTEGER NOT NULL,
+            status INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            latency_ms REAL NOT NULL,
+            ttfb_ms REAL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cached_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+            tokens_estimated INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL,
+            attempts TEXT NOT NULL DEFAULT '[]',
+            error TEXT
+        )"""
+    )
+    db.execute("CREATE INDEX usage_ts ON usage (ts)")
+    db.execute("CREATE INDEX usage_provider_ts ON usage (provider, ts)")
+    db.execute("CREATE INDEX usage_key_ts ON usage (key_id, ts)")
+
+
+MIGRATIONS: list[Migration] = [("0001_initial", _m0001_initial)]
+
+
+def migrate(db: Db, migrations: list[Migration] | None = None) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction; return the names applied."""
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT name FROM migrations")}
+    applied = []
+    for name, step in migrations if migrations is not None else MIGRATIONS:
+        if name in done:
+            continue
+        with db.transaction():
+            step(db)
+            db.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, _time.time()))
+        applied.append(name)
+    return applied
+
+
+class _Waiter:
+    __slots__ = ("error", "event", "result")
+
+    def __init__(self) -> None:
+        self.event = _threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class Store:
+    """The database: one writer thread for every write, short-lived reads on any thread."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        new = not os.path.exists(path)
+        db = Db(path)
+        if new:
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o600)
+        migrate(db)
+        self.driver = db.driver
+        self._writer_db = db
+        self._queue: _queue.Queue[tuple[Any, Any] | None] = _queue.Queue(maxsize=WRITER_QUEUE_MAX)
+        self.dropped_rows = 0
+        self.write_errors = 0
+        self._local = _threading.local()
+        self._readers: list[Db] = []
+        self._readers_lock = _threading.Lock()
+        self._thread = _threading.Thread(target=self._writer_loop, name="omniroute-writer", daemon=True)
+        self._thread.start()
+
+    # writes ------------------------------------------------------------------------------------------------
+
+    def submit(self, fn: Callable[[Db], Any]) -> bool:
+        """Queue a write and return at once (the request path). False if the queue is full: dropped."""
+        try:
+            self._queue.put_nowait((fn, None))
+            return True
+        except _queue.Full:
+            self.dropped_rows += 1
+            return False
+
+    def write(self, fn: Callable[[Db], Any]) -> Any:
+        """Run `fn(db)` in its own transaction on the writer thread; return its result once committed."""
+        waiter = _Waiter()
+        self._queue.put((fn, waiter))
+        waiter.event.wait()
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.result
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until everything queued so far is committed."""
+        waiter = _Waiter()
+        self._queue.put((lambda db: None, waiter))
+        waiter.event.wait(timeout)
+
+    def _writer_loop(self) -> None:
+        db = self._writer_db
+        pending: tuple[Any, Any] | None = None
+        while True:
+            item = pending if pending is not None else self._queue.get()
+            pending = None
+            if item is None:
+                break
+            fn, waiter = item
+            if waiter is not None:
+                self._run_waited(db, fn, waiter)
+                continue
+            # Fire-and-forget rows: gather what arrives within the batch window into one transaction.
+            batch = [fn]
+            deadline = _time.monotonic() + WRITER_BATCH_S
+            while len(batch) < 500:
+                try:
+                    nxt = self._queue.get(timeout=max(0.0, deadline - _time.monotonic()))
+                except _queue.Empty:
+                    break
+                if nxt is None or nxt[1] is not None:
+                    pending = nxt
+                    break
+                batch.append(nxt[0])
+            self._run_batch(db, batch)
+        db.close()
+
+    def _run_waited(self, db: Db, fn: Callable[[Db], Any], waiter: _Waiter) -> None:
+        try:
+            with db.transaction():
+                waiter.result = fn(db)
+        except BaseException as exc:
+            waiter.error = exc
+        waiter.event.set()
+
+    def _run_batch(self, db: Db, batch: list[Callable[[Db], Any]]) -> None:
+        try:
+            with db.transaction():
+                for fn in batch:
+                    fn(db)
+        except Exception as exc:
+            # One bad row must not lose the others: retry them one by one.
+            logging.getLogger("omniroute.store").warning("batch write failed (%s); retrying row by row", exc)
+            for fn in batch:
+                self._run_single(db, fn)
+
+    def _run_single(self, db: Db, fn: Callable[[Db], Any]) -> None:
+        try:
+            with db.transaction():
+                fn(db)
+        except Exception as exc:
+            self.write_errors += 1
+            logging.getLogger("omniroute.store").error("database write failed: %s", exc)
+
+    # reads -------------------------------------------------------------------------------------------------
+
+    def reader(self) -> Db:
+        """A read connection for the calling thread (opened on first use)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = Db(self.path)
+            self._local.db = db
+            with self._readers_lock:
+                self._readers.append(db)
+        return db
+
+    def read(self, fn: Callable[[Db], Any]) -> Any:
+        return fn(self.reader())
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+        with self._readers_lock:
+            for db in self._readers:
+                with contextlib.suppress(Exception):
+                    db.close()
+            self._readers.clear()
+
+
+def kv_get(db: Db, key: str) -> str | None:
+    row = db.one("SELECT value FROM kv WHERE key = ?", (key,))
+    return None if row is None else str(row[0])
+
+
+def kv_set(db: Db, key: str, value: str) -> None:
+    db.execute(
+        "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def bump_config_version(db: Db) -> None:
+    """Tell running servers (this process or another) that accounts/keys/routes changed."""
+    db.execute(
+        "INSERT INTO kv (key, value) VALUES ('config_version', '1') "
+        "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+    )
+
+
+# ==========================================================================================================
+# 6. secrets
+# ==========================================================================================================
+# Provider credentials are sealed with AES-256-GCM under a 32-byte key kept in <data_dir>/secret.key (0600)
+# or given as OMNIROUTE_SECRET_KEY. `cryptography` does the work when installed; otherwise tlslite-ng's
+# pure-Python AES-GCM (bundled in the .pyz). Both produce and read the same bytes. Client keys and the
+# admin token are never stored: only a salted SHA-256 of them, checked in constant time.
+
+
+SEALED_PREFIX = "v1:"
+_AAD = b"omniroute credential v1"
+
+
+class SecretKeyError(Exception):
+    """The sealing key is missing or does not open the stored credentials."""
+
+
+def _aesgcm(key: bytes) -> tuple[Callable[[bytes, bytes], bytes], Callable[[bytes, bytes], bytes], str]:
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        impl = AESGCM(key)
+        return (
+            (lambda n, p: impl.encrypt(n, p, _AAD)),
+            (lambda n, c: impl.decrypt(n, c, _AAD)),
+            "cryptography",
+        )
+    except ImportError:
+        from tlslite.utils import python_aesgcm  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+        gcm = python_aesgcm.new(bytearray(key))
+
+        def seal(nonce: bytes, plain: bytes) -> bytes:
+            return bytes(gcm.seal(bytearray(nonce), bytearray(plain), bytearray(_AAD)))
+
+        def open_(nonce: bytes, sealed: bytes) -> bytes:
+            out = gcm.open(bytearray(nonce), bytearray(sealed), bytearray(_AAD))
+            if out is None:
+                raise ValueError("authentication failed")
+            return bytes(out)
+
+        return seal, open_, "tlslite-ng"
+
+
+class Sealer:
+    """Seals and opens credential strings: `v1:<b64 nonce>:<b64 ciphertext+tag>`."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise SecretKeyError("the sealing key must be 32 bytes")
+        self._seal, self._open, self.backend = _aesgcm(key)
+
+    def seal(self, plaintext: str) -> str:
+        if not plaintext:
+            return ""
+        nonce = _secrets.token_bytes(12)
+        sealed = self._seal(nonce, plaintext.encode("utf-8"))
+        return SEALED_PREFIX + _base64.b64encode(nonce).decode() + ":" + _base64.b64encode(sealed).decode()
+
+    def open(self, token: str) -> str:
+        if not token:
+            return ""
+        if not token.startswith(SEALED_PREFIX):
+            raise SecretKeyError("stored credential is not sealed")
+        try:
+            nonce_b64, sealed_b64 = token[len(SEALED_PREFIX) :].split(":", 1)
+            plain = self._open(_base64.b64decode(nonce_b64), _base64.b64decode(sealed_b64))
+        except Exception as exc:
+            raise SecretKeyError("the sealing key does not open this credential (wrong secret.key?)") from exc
+        return plain.decode("utf-8")
+
+
+def load_sealing_key(data_path: str, configured: str = "") -> bytes:
+    """The key from OMNIROUTE_SECRET_KEY (base64/hex of 32 bytes, or a passphrase run through scrypt), else
+    <data_dir>/secret.key, created 0600 on first use."""
+    if configured:
+        for decode in (_base64.b64decode, bytes.fromhex):
+            try:
+                raw = decode(configured)
+            except ValueError:
+                continue
+            if len(raw) == 32:
+                return raw
+        return _hashlib.scrypt(configured.encode(), salt=b"omniroute-secret-key", n=2**14, r=8, p=1, dklen=32)
+    path = os.path.join(data_path, "secret.key")
+    if os.path.exists(path):
+        with open(path, "rb") as fh:
+            raw = _base64.b64decode(fh.read().strip())
+        if len(raw) != 32:
+            raise SecretKeyError(f"{path} does not hold a 32-byte key")
+        return raw
+    key = _secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(_base64.b64encode(key) + b"\n")
+    return key
+
+
+KEY_PREFIX = "omr"  # client keys look like omr_<id8>_<secret43>: the id is public and indexes the row
+
+
+def new_client_key() -> tuple[str, str]:
+    """(full key shown once, public prefix id)."""
+    key_id = _secrets.token_hex(4)
+    return f"{KEY_PREFIX}_{key_id}_{_secrets.token_urlsafe(32)}", key_id
+
+
+def key_prefix(full_key: str) -> str | None:
+    parts = full_key.split("_", 2)
+    if len(parts) == 3 and parts[0] == KEY_PREFIX and len(parts[1]) == 8:
+        return parts[1]
+    return None
+
+
+def hash_secret(secret: str, salt: str | None = None) -> tuple[str, str]:
+    """(salt, hex digest). Keys carry 256 random bits, so one SHA-256 round is enough; the salt keeps
+    equal keys from having equal hashes and defeats precomputed tables."""
+    salt = salt if salt is not None else _secrets.token_hex(16)
+    return salt, _hashlib.sha256((salt + secret).encode()).hexdigest()
+
+
+def verify_secret(secret: str, salt: str, digest: str) -> bool:
+    return _hmac.compare_digest(hash_secret(secret, salt)[1], digest)
+
+
+# ==========================================================================================================
+# 7. logging
+# ==========================================================================================================
+# Every handler gets the redacting filter: Authorization/x-api-key/x-goog-api-key header values, key=…
+# query parameters, JSON fields named like keys or tokens, anything shaped like a provider key, and every
+# exact secret the process has loaded (registered with `register_secret`) are masked before a line is
+# written anywhere.
+
+
+_known_secrets: set[str] = set()
+_SECRET_PATTERNS = [
+    _re.compile(r"(?i)(authorization\s*[:=]\s*\"?(?:bearer|basic)?\s*)[^\s\",']+"),
+    _re.compile(r"(?i)((?:x-api-key|x-goog-api-key|api-key|cookie|set-cookie)\s*[:=]\s*\"?)[^\s\",']+"),
+    _re.compile(r"(?i)([?&](?:key|api_key|token|access_token)=)[^&\s\"']+"),
+    _re.compile(
+        r"(?i)(\"(?:[a-z_]*api[_-]?key|[a-z_]*token|[a-z_]*secret|password|authorization)\"\s*:\s*\")[^\"]+"
+    ),
+    _re.compile(r"()\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{16,}"),
+    _re.compile(r"()\bAIza[0-9A-Za-z_\-]{30,}"),
+    _re.compile(r"()\bomr_[0-9a-f]{8}_[A-Za-z0-9_\-]{20,}"),
+]
+REDACTED = "[REDACTED]"
+
+
+def register_secret(value: str) -> None:
+    """Mask this exact string in every log line from now on (keys we load, tokens we mint)."""
+    if value and len(value) >= 6:
+        _known_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    for secret in _known_secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if clean != message or record.args:
+            record.msg, record.args = clean, None
+        return True
+
+
+class RingBufferHandler(logging.Handler):
+    """The last `capacity` log lines, for the dashboard's live console."""
+
+    def __init__(self, capacity: int = 2000) -> None:
+        super().__init__()
+        from collections import deque
+
+        self.lines: deque[tuple[float, str, str, str]] = deque(maxlen=capacity)
+        self.listeners: list[Callable[[tuple[float, str, str, str]], None]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        entry = (record.created, record.levelname, record.name, self.format(record))
+        self.lines.append(entry)
+        for listener in list(self.listeners):
+            with contextlib.suppress(Exception):
+                listener(entry)
+
+
+console_buffer = RingBufferHandler()
+
+
+def setup_logging(level: str = "info") -> None:
+    root = logging.getLogger("omniroute")
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    root.propagate = False
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    console_buffer.setFormatter(logging.Formatter("%(message)s"))
+    for handler in (stream, console_buffer):
+        handler.addFilter(RedactingFilter())
+        root.addHandler(handler)
 
 
 # ==========================================================================================================

@@ -1,0 +1,594 @@
+"""The HTTP/1.1 server: trio sockets + h11, and nothing else.
+
+h11 is the protocol state machine; this module is the thin loop around it that h11's own trio example
+describes, plus what that example lists as its shortcuts:
+
+* limits: header block size (h11's buffer cap) and count, body size (checked against Content-Length before
+  reading and while reading), a connection cap (503 past it);
+* deadlines: the header block must arrive within `header_timeout_s` (slowloris), a request body may not
+  stall longer than `body_idle_timeout_s`, idle keep-alive connections close after `keepalive_timeout_s`;
+* `Expect: 100-continue` answered only when the application actually reads the body;
+* responses are either whole (Content-Length) or streamed (chunked), each `write` flushed on its own;
+* a client that disconnects cancels its handler, so the upstream call it was waiting on is cancelled too;
+* graceful shutdown: stop accepting, close idle connections, let in-flight requests finish until the drain
+  deadline, then cancel them with `Request.drain_expired` set so streams can write a terminal error event.
+
+The application is one coroutine `app(request, responder)`. It never sees h11.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import h11
+import trio
+
+from omniroute import (
+    BODY_IDLE_TIMEOUT_S,
+    DRAIN_TIMEOUT_S,
+    HEADER_TIMEOUT_S,
+    KEEPALIVE_TIMEOUT_S,
+    MAX_BODY_BYTES,
+    MAX_CONNECTIONS,
+    MAX_HEADER_BYTES,
+    MAX_HEADER_COUNT,
+    GatewayError,
+    PayloadTooLargeError,
+    dumps,
+)
+
+log = logging.getLogger("omniroute.server")
+
+RECEIVE_BYTES = 64 * 1024
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+PIPELINE_BUFFER_MAX = 64 * 1024  # bytes of a pipelined next request we buffer while still answering
+
+
+class RequestTimeout(Exception):
+    """The client took too long to send its headers or body."""
+
+
+class ClientGone(Exception):
+    """The client closed the connection (or it broke) while we were reading or writing."""
+
+
+@dataclass(slots=True)
+class ServerConfig:
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_header_bytes: int = MAX_HEADER_BYTES
+    max_header_count: int = MAX_HEADER_COUNT
+    header_timeout_s: float = HEADER_TIMEOUT_S
+    body_idle_timeout_s: float = BODY_IDLE_TIMEOUT_S
+    keepalive_timeout_s: float = KEEPALIVE_TIMEOUT_S
+    max_connections: int = MAX_CONNECTIONS
+    drain_timeout_s: float = DRAIN_TIMEOUT_S
+
+
+class Request:
+    """One parsed request. Headers are lower-cased names -> values (repeated headers joined by ", ")."""
+
+    __slots__ = (
+        "_body",
+        "_conn",
+        "_query",
+        "body_done",
+        "client",
+        "drain_expired",
+        "headers",
+        "method",
+        "path",
+        "query_string",
+        "request_id",
+        "target",
+    )
+
+    def __init__(
+        self,
+        conn: _Connection | None,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        client: str,
+        request_id: str,
+    ) -> None:
+        self._conn = conn
+        self.method = method
+        self.target = target
+        path, _, query = target.partition("?")
+        self.path = path
+        self.query_string = query
+        self.headers = headers
+        self.client = client
+        self.request_id = request_id
+        self._query: dict[str, str] | None = None
+        self._body: bytes | None = None
+        self.body_done = trio.Event()
+        self.drain_expired = False  # set when graceful shutdown ran out of time for this request
+
+    @property
+    def query(self) -> dict[str, str]:
+        if self._query is None:
+            from urllib.parse import parse_qsl
+
+            self._query = dict(parse_qsl(self.query_string, keep_blank_values=True))
+        return self._query
+
+    async def body(self, limit: int | None = None) -> bytes:
+        """The whole request body (read once, then cached). PayloadTooLargeError past `limit`."""
+        if self._body is not None:
+            return self._body
+        if self._conn is None:
+            self._body = b""
+        else:
+            self._body = await self._conn.read_body(self, limit)
+        self.body_done.set()
+        return self._body
+
+
+class Responder:
+    """Writes the one response to a request: `send()` whole, or `start()` + `write()`* + `end()`."""
+
+    __slots__ = ("_conn", "_request_id", "ended", "started", "status")
+
+    def __init__(self, conn: _Connection, request_id: str) -> None:
+        self._conn = conn
+        self._request_id = request_id
+        self.started = False
+        self.ended = False
+        self.status = 0
+
+    def _headers(self, headers: Iterable[tuple[str, str]], extra: list[tuple[bytes, bytes]]) -> list[Any]:
+        out: list[tuple[bytes, bytes]] = [(b"x-request-id", self._request_id.encode())]
+        out.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers)
+        out.extend(extra)
+        return out
+
+    async def send(self, status: int, headers: Iterable[tuple[str, str]], body: bytes) -> None:
+        if self.started:
+            raise RuntimeError("response already started")
+        self.started = True
+        self.status = status
+        hdrs = self._headers(headers, [(b"content-length", str(len(body)).encode())])
+        c = self._conn
+        data = c.h11.send(h11.Response(status_code=status, headers=hdrs))
+        data += c.h11.send(h11.Data(data=body)) if body else b""
+        data += c.h11.send(h11.EndOfMessage())
+        await c.send(data)
+        self.ended = True
+
+    async def start(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
+        if self.started:
+            raise RuntimeError("response already started")
+        self.started = True
+        self.status = status
+        c = self._conn
+        await c.send(c.h11.send(h11.Response(status_code=status, headers=self._headers(headers, []))))
+
+    async def write(self, data: bytes) -> None:
+        if data:
+            c = self._conn
+            await c.send(c.h11.send(h11.Data(data=data)))
+
+    async def end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            c = self._conn
+            await c.send(c.h11.send(h11.EndOfMessage()))
+
+
+App = Callable[[Request, Responder], Awaitable[None]]
+ErrorRenderer = Callable[[Request | None, GatewayError], tuple[int, list[tuple[str, str]], bytes]]
+
+
+def plain_error(request: Request | None, error: GatewayError) -> tuple[int, list[tuple[str, str]], bytes]:
+    """OpenAI-shaped JSON error for failures below the application (malformed HTTP and the like)."""
+    body = dumps({"error": {"message": error.message, "type": error.code, "code": error.code, "param": None}})
+    return error.status, [("content-type", "application/json")], body
+
+
+class _Connection:
+    """One client connection: the h11 state machine plus the socket."""
+
+    __slots__ = ("client", "closed", "h11", "server", "stream")
+
+    def __init__(self, server: Server, stream: trio.SocketStream, client: str) -> None:
+        self.server = server
+        self.stream = stream
+        self.client = client
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=server.config.max_header_bytes)
+        self.closed = False
+
+    async def send(self, data: bytes) -> None:
+        try:
+            await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self.closed = True
+            raise ClientGone() from exc
+
+    async def receive(self) -> bytes:
+        try:
+            return await self.stream.receive_some(RECEIVE_BYTES)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self.closed = True
+            raise ClientGone() from exc
+
+    async def next_event(self, deadline: float) -> Any:
+        """The next h11 event, reading from the socket as needed until `deadline`."""
+        while True:
+            event = self.h11.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            with trio.move_on_at(deadline):
+                data = await self.receive()
+                self.h11.receive_data(data)
+                continue
+            raise RequestTimeout()
+
+    async def read_body(self, request: Request, limit: int | None) -> bytes:
+        cap = self.server.config.max_body_bytes if limit is None else limit
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > cap:
+            raise PayloadTooLargeError(f"request body of {declared} bytes exceeds the {cap}-byte limit")
+        if self.h11.client_is_waiting_for_100_continue:
+            await self.send(self.h11.send(h11.InformationalResponse(status_code=100, headers=[])))
+        chunks: list[bytes] = []
+        size = 0
+        idle = self.server.config.body_idle_timeout_s
+        while True:
+            event = await self.next_event(trio.current_time() + idle)
+            if type(event) is h11.Data:
+                size += len(event.data)
+                if size > cap:
+                    raise PayloadTooLargeError(f"request body exceeds the {cap}-byte limit")
+                chunks.append(event.data)
+            elif type(event) is h11.EndOfMessage:
+                return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+            elif type(event) is h11.ConnectionClosed:
+                raise ClientGone()
+            else:  # pragma: no cover - h11 emits nothing else while a body is being received
+                raise ClientGone()
+
+
+class Server:
+    """Serves `app` on one or more listeners until `shutdown()` (or a signal via `serve_forever`)."""
+
+    def __init__(
+        self,
+        app: App,
+        config: ServerConfig | None = None,
+        *,
+        error_renderer: ErrorRenderer = plain_error,
+    ) -> None:
+        self.app = app
+        self.config = config or ServerConfig()
+        self.render_error = error_renderer
+        self.connections = 0
+        self.active_requests = 0
+        self.draining = False
+        self._drain_deadline = math.inf
+        self._idle = trio.Event()  # set when active_requests drops to zero while draining
+        self._accepting: trio.CancelScope | None = None
+        self._handlers: set[trio.CancelScope] = set()
+        self._handler_requests: dict[trio.CancelScope, Request] = {}
+        self._idle_waiters: set[trio.CancelScope] = set()
+        self.ports: list[int] = []
+        self.listening = trio.Event()
+
+    # ------------------------------------------------------------------------------------------------------
+    # lifecycle
+    # ------------------------------------------------------------------------------------------------------
+
+    async def serve(self, host: str, port: int, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen and serve until shutdown() has drained every connection."""
+        from functools import partial
+
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        self.ports = [ln.socket.getsockname()[1] for ln in listeners]
+        async with trio.open_nursery() as conn_nursery:
+            async with trio.open_nursery() as accept_nursery:
+                self._accepting = accept_nursery.cancel_scope
+                if self.draining:
+                    self._accepting.cancel()
+                await accept_nursery.start(
+                    partial(
+                        trio.serve_listeners, self._handle_connection, listeners, handler_nursery=conn_nursery
+                    )
+                )
+                self.listening.set()
+                task_status.started(self.ports[0])
+            with trio.CancelScope(shield=True):
+                for ln in listeners:
+                    await _close_quietly(ln)  # type: ignore[arg-type]
+            await self._drain()
+            conn_nursery.cancel_scope.cancel()
+
+    def shutdown(self) -> None:
+        """Stop accepting now; in-flight requests get until the drain deadline."""
+        if self.draining:
+            return
+        self.draining = True
+        self._drain_deadline = trio.current_time() + self.config.drain_timeout_s
+        if self._accepting is not None:
+            self._accepting.cancel()
+        for scope in list(self._idle_waiters):
+            scope.cancel()
+
+    def force_close(self) -> None:
+        """A second signal: end every request now (streams still get their terminal error frame)."""
+        self._drain_deadline = trio.current_time()
+        self._expire_handlers()
+
+    async def _drain(self) -> None:
+        with trio.move_on_at(self._drain_deadline) as scope:
+            while self.active_requests:
+                self._idle = trio.Event()
+                with trio.move_on_at(self._drain_deadline):
+                    await self._idle.wait()
+        if scope.cancelled_caught or self.active_requests:
+            self._expire_handlers()
+            with trio.move_on_after(2.0):  # give the handlers time to write their terminal frames
+                while self.active_requests:
+                    self._idle = trio.Event()
+                    await self._idle.wait()
+
+    def _expire_handlers(self) -> None:
+        for scope in list(self._handlers):
+            request = self._handler_requests.get(scope)
+            if request is not None:
+                request.drain_expired = True
+            scope.cancel()
+
+    # ------------------------------------------------------------------------------------------------------
+    # one connection
+    # ------------------------------------------------------------------------------------------------------
+
+    async def _handle_connection(self, stream: trio.SocketStream) -> None:
+        try:
+            peer = stream.socket.getpeername()
+            client = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        except OSError:
+            client = "?"
+        conn = _Connection(self, stream, client)
+        self.connections += 1
+        try:
+            if self.connections > self.config.max_connections or self.draining:
+                await self._refuse(conn)
+                return
+            await self._connection_loop(conn)
+        except ClientGone:
+            pass
+        except Exception:
+            log.exception("connection handler crashed")
+        finally:
+            self.connections -= 1
+            with trio.CancelScope(shield=True):
+                await _close_quietly(stream)
+
+    async def _refuse(self, conn: _Connection) -> None:
+        from omniroute import ServiceUnavailableError
+
+        err = ServiceUnavailableError("the gateway is at its connection limit or shutting down")
+        status, headers, body = self.render_error(None, err)
+        headers = [
+            *headers,
+            ("content-length", str(len(body))),
+            ("connection", "close"),
+            ("retry-after", "1"),
+        ]
+        raw = f"HTTP/1.1 {status} Service Unavailable\r\n".encode()
+        raw += b"".join(f"{k}: {v}\r\n".encode() for k, v in headers) + b"\r\n" + body
+        with trio.move_on_after(1.0):
+            await conn.send(raw)
+
+    async def _connection_loop(self, conn: _Connection) -> None:
+        cfg = self.config
+        first = True
+        while not conn.closed:
+            try:
+                event = await self._next_request(conn, first)
+            except RequestTimeout:
+                await self._send_error_and_close(conn, None, _timeout_error())
+                return
+            except h11.RemoteProtocolError as exc:
+                await self._send_error_and_close(conn, None, _protocol_error(exc))
+                return
+            if type(event) is not h11.Request:  # idle timeout, shutdown, EOF or a paused state
+                return
+            first = False
+            if len(event.headers) > cfg.max_header_count:
+                from omniroute import HeaderTooLargeError
+
+                await self._send_error_and_close(conn, None, HeaderTooLargeError("too many request headers"))
+                return
+            await self._run_request(conn, event)
+            if conn.closed or self.draining or not await self._finish_request_body(conn):
+                return
+            if conn.h11.our_state is not h11.DONE or conn.h11.their_state is not h11.DONE:
+                return
+            conn.h11.start_next_cycle()
+
+    async def _next_request(self, conn: _Connection, first: bool) -> Any:
+        """The next request's h11 event, or None when the connection should just close.
+
+        The first byte may take the keep-alive timeout (or the header timeout on a new connection); once
+        it arrives the whole header block must follow within the header timeout.
+        """
+        cfg = self.config
+        now = trio.current_time()
+        event = conn.h11.next_event()
+        if event is not h11.NEED_DATA:
+            return event  # pipelined: already buffered
+        waiter = trio.CancelScope(deadline=now + (cfg.header_timeout_s if first else cfg.keepalive_timeout_s))
+        self._idle_waiters.add(waiter)
+        try:
+            with waiter:
+                data = await conn.receive()
+                conn.h11.receive_data(data)
+        finally:
+            self._idle_waiters.discard(waiter)
+        if waiter.cancelled_caught:
+            if first and not self.draining:
+                raise RequestTimeout()
+            return None
+        header_deadline = (now if first else trio.current_time()) + cfg.header_timeout_s
+        return await conn.next_event(header_deadline)
+
+    async def _finish_request_body(self, conn: _Connection) -> bool:
+        """Consume a body the handler did not read (e.g. an error answered first) so the connection can
+        be reused; False when it cannot be (too big, too slow, or the client awaits 100-continue)."""
+        if conn.h11.their_state is h11.DONE:
+            return True
+        if conn.h11.client_is_waiting_for_100_continue:
+            return False
+        left = PIPELINE_BUFFER_MAX
+        try:
+            with trio.move_on_after(1.0):
+                while True:
+                    event = conn.h11.next_event()
+                    if event is h11.NEED_DATA:
+                        data = await conn.receive()
+                        conn.h11.receive_data(data)
+                        if not data:
+                            return False
+                    elif type(event) is h11.Data:
+                        left -= len(event.data)
+                        if left < 0:
+                            return False
+                    else:
+                        return type(event) is h11.EndOfMessage
+        except (ClientGone, h11.RemoteProtocolError):
+            return False
+        return False
+
+    async def _run_request(self, conn: _Connection, event: h11.Request) -> None:
+        headers: dict[str, str] = {}
+        for name, value in event.headers:
+            key = name.decode("latin-1")
+            val = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {val}" if key in headers else val
+        rid = headers.get("x-request-id", "")
+        if not _REQUEST_ID_OK.match(rid):
+            rid = uuid.uuid4().hex
+        request = Request(
+            conn, event.method.decode("ascii"), event.target.decode("latin-1"), headers, conn.client, rid
+        )
+        responder = Responder(conn, rid)
+        self.active_requests += 1
+        try:
+            async with trio.open_nursery() as nursery:
+                scope = trio.CancelScope()
+                self._handlers.add(scope)
+                self._handler_requests[scope] = request
+                nursery.start_soon(self._watch_disconnect, conn, request, scope)
+                try:
+                    with scope:
+                        await self._call_app(request, responder)
+                except ClientGone:
+                    conn.closed = True
+                finally:
+                    self._handlers.discard(scope)
+                    self._handler_requests.pop(scope, None)
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.active_requests -= 1
+            if self.draining and not self.active_requests:
+                self._idle.set()
+        if not conn.closed and not responder.ended:
+            # The handler was cancelled (drain deadline) or left the response unfinished.
+            conn.closed = True
+
+    async def _call_app(self, request: Request, responder: Responder) -> None:
+        try:
+            await self.app(request, responder)
+        except ClientGone:
+            raise
+        except GatewayError as exc:
+            if not responder.started:
+                status, headers, body = self.render_error(request, exc)
+                await responder.send(status, headers, body)
+            else:
+                log.warning("error after the response started: %r", exc)
+        except RequestTimeout:
+            if not responder.started:
+                status, headers, body = self.render_error(request, _timeout_error())
+                await responder.send(status, [*headers, ("connection", "close")], body)
+        except h11.RemoteProtocolError as exc:
+            if not responder.started:
+                status, headers, body = self.render_error(request, _protocol_error(exc))
+                await responder.send(status, [*headers, ("connection", "close")], body)
+        except trio.Cancelled:
+            raise
+        except Exception:
+            log.exception("handler failed for %s %s", request.method, request.path)
+            if not responder.started:
+                from omniroute import GatewayError as Internal
+
+                status, headers, body = self.render_error(request, Internal("internal error"))
+                await responder.send(status, headers, body)
+
+    async def _watch_disconnect(self, conn: _Connection, request: Request, scope: trio.CancelScope) -> None:
+        """After the body is read, notice the client leaving and cancel its handler."""
+        await request.body_done.wait()
+        buffered = 0
+        try:
+            while buffered < PIPELINE_BUFFER_MAX:
+                data = await conn.receive()
+                if not data:
+                    break
+                buffered += len(data)
+                conn.h11.receive_data(data)
+            else:
+                return  # a client pipelining this much gets served in order; stop watching
+        except ClientGone:
+            pass
+        conn.closed = True
+        scope.cancel()
+
+    async def _send_error_and_close(
+        self, conn: _Connection, request: Request | None, err: GatewayError
+    ) -> None:
+        status, headers, body = self.render_error(request, err)
+        headers = [*headers, ("content-length", str(len(body))), ("connection", "close")]
+        raw = f"HTTP/1.1 {status} {_reason(status)}\r\n".encode()
+        raw += b"".join(f"{k}: {v}\r\n".encode() for k, v in headers) + b"\r\n" + body
+        with trio.move_on_after(1.0):
+            with contextlib.suppress(ClientGone):
+                await conn.send(raw)
+        conn.closed = True
+
+
+def _timeout_error() -> GatewayError:
+    err = GatewayError("the request was not received in time", status=408, code="request_timeout")
+    return err
+
+
+def _protocol_error(exc: h11.RemoteProtocolError) -> GatewayError:
+    from omniroute import HeaderTooLargeError, InvalidRequestError
+
+    if exc.error_status_hint == 431:
+        return HeaderTooLargeError("request headers are too large")
+    return InvalidRequestError(f"malformed HTTP request: {exc}", status=exc.error_status_hint or 400)
+
+
+_REASONS = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    413: "Payload Too Large",
+    431: "Request Header Fields Too Large",
+}
+
+
+def _reason(status: int) -> str:
+    return _REASONS.get(status, "Error")
+
+
+async def _close_quietly(stream: trio.SocketStream) -> None:
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        await stream.aclose()
