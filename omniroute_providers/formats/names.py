@@ -54,6 +54,15 @@ def sanitize_tool_name(name: str, *, max_len: int = 64, allow_dots: bool = False
     return _cut(name, clean, max_len)
 
 
+def disambiguate(original: str, clean: str, max_len: int = 64) -> str:
+    """`clean` made distinct by a hash of `original`: for two originals that sanitize to the same name
+    or id (`a.b` and `a:b`). Fits `max_len`; deterministic like everything here."""
+    digest = _digest(original, _HASH_HEX)
+    if max_len <= _HASH_HEX + 1:
+        return digest[:max_len]
+    return clean[: max_len - _HASH_HEX - 1] + "_" + digest
+
+
 def sanitize_call_id(call_id: str) -> str:
     """A tool-call id matching Anthropic's ^[a-zA-Z0-9_-]+$ (other characters -> `_`).
 
@@ -72,4 +81,4 @@ def shorten_call_id(call_id: str, max_len: int = 64) -> str:
     return _cut(call_id, call_id, max_len)
 
 
-__all__ = ["EMPTY_TOOL_NAME", "sanitize_call_id", "sanitize_tool_name", "shorten_call_id"]
+__all__ = ["EMPTY_TOOL_NAME", "disambiguate", "sanitize_call_id", "sanitize_tool_name", "shorten_call_id"]
