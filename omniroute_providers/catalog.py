@@ -22,6 +22,7 @@ import dataclasses
 import fnmatch
 import functools
 import ipaddress
+import math
 import re
 import types
 import typing
@@ -449,7 +450,7 @@ class _Reader:
             if required:
                 self.problems.append(f"{self.where}.{key}: missing")
             return None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf:
             return float(value)
         self._bad(key, "a non-negative number of USD per 1M tokens")
         return None
@@ -463,14 +464,16 @@ class _Reader:
 
     def str_map(self, key: str) -> Mapping[str, str]:
         value = self.obj.get(key, {})
-        if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        if isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
             return types.MappingProxyType(dict(value))
         self._bad(key, "an object of strings")
         return _NO_HEADERS
 
     def caps(self, key: str) -> Mapping[str, object]:
         value = self.obj.get(key, {})
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             self._bad(key, "an object")
             return _EMPTY
         self.problems.extend(_check_caps(value, f"{self.where}.{key}"))
@@ -592,8 +595,8 @@ def _check_models(models: tuple[ModelSpec, ...], where: str) -> list[str]:
         at = f"{where}.models ({model.id})"
         if not model.id or model.id != model.id.strip() or any(ch.isspace() for ch in model.id):
             problems.append(f"{at}.id: must be non-empty without whitespace")
-        for name in (model.id, *model.aliases):
-            if name in seen and seen[name] != model.id:
+        for name in dict.fromkeys((model.id, *model.aliases)):
+            if name in seen:
                 problems.append(f"{at}: {name!r} already names model {seen[name]!r}")
             seen.setdefault(name, model.id)
         if (
