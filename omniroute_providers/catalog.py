@@ -113,8 +113,21 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     free: bool = False
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "caps", _frozen(self.caps))
+        object.__setattr__(self, "aliases", tuple(self.aliases))
+
     def __hash__(self) -> int:
         return hash(self.id)
+
+
+_V = typing.TypeVar("_V")
+
+
+def _frozen(mapping: Mapping[str, _V]) -> Mapping[str, _V]:
+    if isinstance(mapping, types.MappingProxyType):
+        return mapping
+    return types.MappingProxyType(dict(mapping))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +151,10 @@ class ProviderSpec:
     _by_name: Mapping[str, ModelSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Specs are shared by every request: freeze whatever mappings the caller handed in.
+        object.__setattr__(self, "headers", _frozen(self.headers))
+        object.__setattr__(self, "caps", _frozen(self.caps))
+        object.__setattr__(self, "models", tuple(self.models))
         index: dict[str, ModelSpec] = {}
         for model in self.models:
             for name in (model.id, *model.aliases):
@@ -197,7 +214,7 @@ class Catalog:
         caps = _build_caps(provider, model_id)
         if len(self._caps_memo) >= CAPS_CACHE_MAX:
             for old in list(self._caps_memo)[: CAPS_CACHE_MAX // 2]:
-                del self._caps_memo[old]
+                self._caps_memo.pop(old, None)
         self._caps_memo[key] = (provider, caps)
         return caps
 
@@ -476,8 +493,7 @@ class _Reader:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             self._bad(key, "an object")
             return _EMPTY
-        self.problems.extend(_check_caps(value, f"{self.where}.{key}"))
-        return types.MappingProxyType(dict(value))
+        return types.MappingProxyType(dict(value))  # keys and value types: _check_caps
 
 
 def _unknown_keys(obj: dict[str, object], known: tuple[str, ...], where: str, problems: list[str]) -> None:

@@ -403,6 +403,15 @@ def test_custom_node_errors_name_every_problem() -> None:
     assert "sk-secret" not in text
 
 
+def test_custom_node_keeps_its_own_copy_of_the_headers() -> None:
+    headers = {"X-Team": "ml"}
+    node = custom_provider("team", "Team", "openai-chat", "https://team.example.com/v1", headers)
+    headers["X-Team"] = "changed"
+    assert dict(node.headers) == {"X-Team": "ml"}
+    with pytest.raises(TypeError):
+        node.headers["X-Other"] = "x"  # type: ignore[index]
+
+
 def test_local_custom_node_must_stay_on_this_machine_or_the_private_network() -> None:
     with pytest.raises(CatalogError, match="not this machine or the private network"):
         custom_provider("rogue", "Rogue", "openai-chat", "http://8.8.8.8:8000/v1", {}, local=True)
@@ -486,6 +495,7 @@ def test_broken_catalog_reports_every_problem_at_once() -> None:
     for fragment in expected:
         assert any(fragment in problem for problem in problems), fragment
     assert str(info.value).count("\n") == len(problems)
+    assert len(set(problems)) == len(problems), "each problem is reported once"
 
 
 @pytest.mark.parametrize("raw", [None, [], "catalog", 1])
