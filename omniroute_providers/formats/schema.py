@@ -119,18 +119,26 @@ _PRIMITIVE_TYPES = frozenset({"string", "number", "integer", "boolean", "null", 
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _walk(node: Any, visit: Callable[[JsonObj], JsonObj], depth: int = 0) -> Any:
-    """Rebuild `node` bottom-up: sub-schemas first, then `visit(new_node)`. Non-dicts come back as is."""
+def _walk(
+    node: Any,
+    visit: Callable[[JsonObj], JsonObj],
+    depth: int = 0,
+    pre: Callable[[JsonObj], JsonObj] | None = None,
+) -> Any:
+    """Rebuild `node`: `pre(node)` first (top-down), then its sub-schemas, then `visit(new_node)`
+    (bottom-up). Non-dicts come back as is."""
     if not isinstance(node, dict) or depth > MAX_SCHEMA_DEPTH:
         return node
+    if pre is not None:
+        node = pre(node)
     out: JsonObj = {}
     for key, value in node.items():
         if key in _SCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {name: _walk(sub, visit, depth + 1) for name, sub in value.items()}
+            out[key] = {name: _walk(sub, visit, depth + 1, pre) for name, sub in value.items()}
         elif key in _SCHEMA_ONE and isinstance(value, dict):
-            out[key] = _walk(value, visit, depth + 1)
+            out[key] = _walk(value, visit, depth + 1, pre)
         elif key in _SCHEMA_LISTS and isinstance(value, list):
-            out[key] = [_walk(sub, visit, depth + 1) for sub in value]
+            out[key] = [_walk(sub, visit, depth + 1, pre) for sub in value]
         else:
             out[key] = value
     return visit(out)
@@ -166,7 +174,7 @@ def _repair(node: JsonObj) -> JsonObj:
     """
     types = _type_names(node)
     bare: JsonObj = {}
-    if not types or "object" in types:
+    if "properties" not in node and (not types or "object" in types):
         bare = {
             k: v
             for k, v in node.items()
@@ -234,9 +242,12 @@ def clean_gemini_json_schema(schema: JsonObj) -> JsonObj:
 
     def visit(node: JsonObj) -> JsonObj:
         node = {k: v for k, v in node.items() if k not in _GEMINI_JSON_SCHEMA_DROP and not k.startswith("x-")}
-        return _fix_required(_repair(node))
+        return _fix_required(node)
 
-    out = _walk(schema, visit)
+    def pre(node: JsonObj) -> JsonObj:
+        return _repair({k: v for k, v in node.items() if not k.startswith("x-")})
+
+    out = _walk(schema, visit, pre=pre)
     return out if isinstance(out, dict) else {}
 
 
@@ -256,16 +267,17 @@ def from_gemini_schema(schema: JsonObj) -> JsonObj:
         nullable = node.get("nullable") is True
         if not isinstance(t, (str, list)) and "nullable" not in node:
             return node
-        out = {k: v for k, v in node.items() if k not in ("type", "nullable")}
         names = [n for n in _type_names(node) if n != "type_unspecified"]
         if nullable and names and "null" not in names:
             names.append("null")
-        if len(names) == 1:
-            out["type"] = names[0]
-        elif names:
-            out["type"] = names
-        elif nullable and not isinstance(t, (str, list)):
-            out["nullable"] = True  # nothing to attach "null" to; keep the OpenAPI hint
+        new_type: Any = names[0] if len(names) == 1 else names or None
+        out: JsonObj = {}
+        for k, v in node.items():  # rebuilt in the original key order
+            if k == "type":
+                if new_type is not None:
+                    out["type"] = new_type
+            elif k != "nullable" or (nullable and not isinstance(t, (str, list))):
+                out[k] = v  # a bare `nullable: true` with no type to attach "null" to stays as a hint
         return out
 
     out = _walk(schema, visit)
@@ -300,6 +312,14 @@ def to_openai_strict_schema(schema: JsonObj) -> JsonObj:
     return out if isinstance(out, dict) else {}
 
 
+def _str_list(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _dict_list(value: Any) -> list[JsonObj]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
 def to_anthropic_input_schema(schema: JsonObj | None) -> JsonObj:
     """Anthropic `input_schema`: root `type: object`, no root anyOf/oneOf/allOf (object branches merged:
     properties united; `required` united for allOf, intersected for anyOf/oneOf)."""
@@ -307,9 +327,9 @@ def to_anthropic_input_schema(schema: JsonObj | None) -> JsonObj:
         return {"type": "object", "properties": {}}
     out: JsonObj = {k: v for k, v in schema.items() if k not in ("anyOf", "oneOf", "allOf")}
     props: JsonObj = dict(out["properties"]) if isinstance(out.get("properties"), dict) else {}
-    required: list[str] = [r for r in out.get("required") or () if isinstance(r, str)]
+    required = _str_list(out.get("required"))
     for key in ("allOf", "anyOf", "oneOf"):
-        branches = [b for b in schema.get(key) or () if isinstance(b, dict)]
+        branches = _dict_list(schema.get(key))
         if not isinstance(schema.get(key), list) or not branches:
             continue
         branch_required: list[set[str]] = []
@@ -317,7 +337,7 @@ def to_anthropic_input_schema(schema: JsonObj | None) -> JsonObj:
             if isinstance(branch.get("properties"), dict):
                 for name, sub in branch["properties"].items():
                     props.setdefault(name, sub)
-            branch_required.append({r for r in branch.get("required") or () if isinstance(r, str)})
+            branch_required.append(set(_str_list(branch.get("required"))))
             if "description" not in out and isinstance(branch.get("description"), str):
                 out["description"] = branch["description"]
         if key == "allOf":
@@ -387,7 +407,7 @@ def _gem_node(node: JsonObj, st: _GeminiState, depth: int, hints: list[str]) -> 
 
     enum_values = _enum_values(node)
     branches_key = "anyOf" if isinstance(node.get("anyOf"), list) else "oneOf"
-    branches = [b for b in node.get(branches_key) or () if isinstance(b, dict)]
+    branches = _dict_list(node.get(branches_key))
     if branches:
         null_branches = [b for b in branches if _type_names(b) == ["null"]]
         branches = [b for b in branches if b not in null_branches]
@@ -545,7 +565,7 @@ def _describe(node: JsonObj, out: JsonObj, hints: list[str]) -> None:
     desc = desc if isinstance(desc, str) else ""
     if hints:
         note = "; ".join(hints)
-        desc = f"{desc} ({note})" if desc else note[:1].upper() + note[1:]
+        desc = f"{desc} ({note})" if desc else note
     if desc:
         out["description"] = desc
 
@@ -566,7 +586,7 @@ def _merge_all_of(node: JsonObj, st: _GeminiState, hints: list[str]) -> JsonObj:
         return node
     out = {k: v for k, v in node.items() if k != "allOf"}
     props: JsonObj = dict(out["properties"]) if isinstance(out.get("properties"), dict) else {}
-    required = [r for r in out.get("required") or () if isinstance(r, str)]
+    required = _str_list(out.get("required"))
     for b in branches:
         if not isinstance(b, dict):
             continue
