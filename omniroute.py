@@ -1035,13 +1035,321 @@ def setup_logging(level: str = "info") -> None:
 
 
 # ==========================================================================================================
-# 8. main (placeholder until the remaining sections land)
+# 8. main
 # ==========================================================================================================
+# `omniroute` serves; `omniroute provider|key|usage|admin-token ...` manage the data dir directly (they work
+# whether or not a gateway is running on it: a running one picks changes up within a second).
+
+
+def _parser() -> Any:
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="omniroute",
+        description="One local endpoint in front of many LLM providers.",
+        epilog="Run `omniroute <command> --help` for a command's options. Every option also reads "
+        "OMNIROUTE_<NAME> from the environment (e.g. OMNIROUTE_PORT).",
+    )
+    p.add_argument("--version", action="version", version=f"omniroute {__version__}")
+    p.add_argument("--host", help=f"address to listen on (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--data-dir", dest="data_dir", help=f"data directory (default {DEFAULT_DATA_DIR})")
+    p.add_argument("--config", help="JSON config file (default <data-dir>/config.json)")
+    p.add_argument(
+        "--no-open", dest="no_open", action="store_const", const=True, help=SETTINGS_DOC["no_open"]
+    )
+    p.add_argument("--demo", action="store_const", const=True, help=SETTINGS_DOC["demo"])
+    p.add_argument(
+        "--no-auth", dest="no_auth", action="store_const", const=True, help=SETTINGS_DOC["no_auth"]
+    )
+    p.add_argument("--log-level", dest="log_level", choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the gateway (the default)")
+
+    prov = sub.add_parser("provider", help="provider accounts").add_subparsers(dest="action", required=True)
+    prov.add_parser("catalog", help="list the providers omniroute knows")
+    add = prov.add_parser("add", help="add an account (an API key) for a provider")
+    add.add_argument("provider", help="provider id or alias (see `omniroute provider catalog`)")
+    add.add_argument("--name", default="", help="account name (default: 'default')")
+    src = add.add_mutually_exclusive_group()
+    src.add_argument("--key", help="the API key (visible in shell history: prefer --key-env or --key-stdin)")
+    src.add_argument("--key-env", dest="key_env", help="read the API key from this environment variable")
+    src.add_argument("--key-stdin", dest="key_stdin", action="store_true", help="read the API key from stdin")
+    add.add_argument("--base-url", dest="base_url", help="override the provider's base URL")
+    add.add_argument("--priority", type=int, default=0, help="lower is tried first (default 0)")
+    add.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="extra header")
+    add.add_argument("--disabled", action="store_true", help="add it disabled")
+    add.add_argument(
+        "--local", action="store_true", help="allow a private/loopback base URL for this account"
+    )
+    custom = prov.add_parser("add-custom", help="add a custom OpenAI/Anthropic/Gemini-compatible provider")
+    custom.add_argument("id", help="new provider id (lower-case, dashes)")
+    custom.add_argument("--base-url", dest="base_url", required=True)
+    custom.add_argument(
+        "--format", default="openai-chat", help="openai-chat, openai-responses, anthropic or gemini"
+    )
+    custom.add_argument("--name", default="")
+    custom.add_argument("--auth", default="bearer", help="bearer, x-api-key, x-goog-api-key or none")
+    custom.add_argument("--header", action="append", default=[], metavar="NAME=VALUE")
+    custom.add_argument("--local", action="store_true", help="the base URL is on this machine or the LAN")
+    prov.add_parser("list", help="list accounts")
+    for verb, text in (
+        ("test", "send a tiny request"),
+        ("enable", "enable"),
+        ("disable", "disable"),
+        ("remove", "delete"),
+    ):
+        cmd = prov.add_parser(verb, help=f"{text} an account")
+        cmd.add_argument("id", type=int, help="account id (see `omniroute provider list`)")
+
+    keys = sub.add_parser("key", help="client API keys").add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", help="mint a key (shown once)")
+    create.add_argument("--name", default="default")
+    keys.add_parser("list", help="list keys")
+    revoke = keys.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("id", help="key id or its omr_<prefix>")
+
+    admin = sub.add_parser("admin-token", help="the admin API token").add_subparsers(
+        dest="action", required=True
+    )
+    admin.add_parser("rotate", help="mint a new admin token (the old one stops working)")
+
+    usage = sub.add_parser("usage", help="usage and cost summary")
+    usage.add_argument("--since", default="24h", help="30m, 24h, 7d ... (default 24h)")
+    usage.add_argument("--by", default="provider", choices=["provider", "model", "key", "day", "account"])
+    return p
+
+
+def _headers_arg(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--header wants NAME=VALUE, got {item!r}")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _read_key(args: Any) -> str:
+    if args.key is not None:
+        return str(args.key)
+    if args.key_env:
+        value = os.environ.get(args.key_env)
+        if not value:
+            raise SystemExit(f"environment variable {args.key_env} is empty or unset")
+        return value
+    if args.key_stdin:
+        return sys.stdin.readline().strip()
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("API key (leave empty for none): ").strip()
+    return ""
+
+
+def _print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _open_data(settings: Settings) -> tuple[Store, Sealer]:
+    data = settings.data_path
+    os.makedirs(data, mode=0o700, exist_ok=True)
+    return Store(os.path.join(data, "omniroute.sqlite")), Sealer(load_sealing_key(data, settings.secret_key))
+
+
+def _manage(args: Any, settings: Settings) -> int:
+    from omniroute_providers import manage
+    from omniroute_providers.catalog import load_catalog
+    from omniroute_providers.registry import load_registry
+
+    store, sealer = _open_data(settings)
+    try:
+        catalog = store.read(lambda db: load_registry(db, sealer)).catalog
+        if args.command == "provider":
+            if args.action == "catalog":
+                rows = [
+                    {"id": p.id, "alias": p.alias, "format": p.format, "name": p.name, "base_url": p.base_url}
+                    for p in load_catalog().providers.values()
+                ]
+                _print_table(rows, ["id", "alias", "format", "name", "base_url"])
+            elif args.action == "add":
+                data = manage.AccountInput(
+                    provider=args.provider,
+                    name=args.name,
+                    key=_read_key(args),
+                    base_url=args.base_url,
+                    priority=args.priority,
+                    enabled=not args.disabled,
+                    headers=_headers_arg(args.header),
+                    local=args.local,
+                )
+                account_id = manage.add_account(store, sealer, catalog, data)
+                print(f"added account {account_id} for {data.provider}")
+            elif args.action == "add-custom":
+                pid = manage.add_custom_provider(
+                    store,
+                    catalog,
+                    provider_id=args.id,
+                    name=args.name,
+                    format=args.format,
+                    base_url=args.base_url,
+                    headers=_headers_arg(args.header),
+                    auth=args.auth,
+                    local=args.local,
+                )
+                print(f"added provider {pid}; now add an account: omniroute provider add {pid}")
+            elif args.action == "list":
+                rows = store.read(lambda db: manage.list_accounts(db, sealer))
+                _print_table(
+                    rows, ["id", "provider", "name", "key", "priority", "enabled", "local", "base_url"]
+                )
+            elif args.action in ("enable", "disable"):
+                manage.update_account(store, sealer, args.id, {"enabled": args.action == "enable"})
+                print(f"account {args.id} {args.action}d")
+            elif args.action == "remove":
+                manage.remove_account(store, args.id)
+                print(f"account {args.id} removed")
+            elif args.action == "test":
+                return _probe(store, sealer, args.id)
+        elif args.command == "key":
+            if args.action == "create":
+                full, key_id = manage.create_key(store, args.name)
+                print(f"key {key_id} ({args.name}): {full}\nshown once: store it now")
+            elif args.action == "list":
+                _print_table(
+                    store.read(manage.list_keys),
+                    ["id", "name", "prefix", "revoked", "requests", "last_used_at"],
+                )
+            elif args.action == "revoke":
+                manage.revoke_key(store, args.id)
+                print(f"key {args.id} revoked")
+        elif args.command == "admin-token":
+            print(f"admin token: {manage.rotate_admin_token(store)}\nshown once: store it now")
+        elif args.command == "usage":
+            return _usage(store, args)
+    except GatewayError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    return 0
+
+
+def _probe(store: Store, sealer: Sealer, account_id: int) -> int:
+    import trio
+
+    from omniroute_providers.pipeline import Pipeline
+    from omniroute_providers.probe import probe_account
+    from omniroute_providers.registry import load_registry
+    from omniroute_providers.upstream import UpstreamClient
+
+    registry = store.read(lambda db: load_registry(db, sealer))
+    account = next((a for group in registry.accounts.values() for a in group if a.id == account_id), None)
+    if account is None:
+        print(f"error: no account with id {account_id}", file=sys.stderr)
+        return 2
+
+    async def run() -> dict[str, Any]:
+        client = UpstreamClient()
+        try:
+            return await probe_account(Pipeline(lambda: registry, client, None), registry, account)
+        finally:
+            await client.aclose()
+
+    result = trio.run(run)
+    for k, v in result.items():
+        print(f"{k}: {v}")
+    return 0 if result.get("ok") else 1
+
+
+def _usage(store: Store, args: Any) -> int:
+    from omniroute_providers.records import usage_summary
+
+    units = {"m": 60, "h": 3600, "d": 86400}
+    try:
+        since = _time.time() - float(args.since[:-1]) * units[args.since[-1]]
+    except (KeyError, ValueError):
+        print("error: --since wants 30m, 24h, 7d ...", file=sys.stderr)
+        return 2
+    rows = store.read(lambda db: usage_summary(db, since=since, by=args.by))
+    for r in rows:
+        r["cost_usd"] = "unknown" if r["cost_usd"] is None else f"{r['cost_usd']:.4f}"
+    print(f"usage since {args.since} by {args.by}")
+    _print_table(
+        rows,
+        [
+            args.by,
+            "requests",
+            "errors",
+            "input_tokens",
+            "output_tokens",
+            "cached_tokens",
+            "cost_usd",
+            "avg_latency_ms",
+        ],
+    )
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    import trio
+
+    from omniroute_web.app import Gateway
+
+    try:
+        gateway = Gateway(settings)
+    except GatewayError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    first = gateway.first_run
+    url = f"http://{settings.host if ':' not in settings.host else '[' + settings.host + ']'}:{settings.port}"
+    lines = [
+        f"omniroute {__version__} on {url}  (data: {settings.data_path}, codec: {CODEC}, "
+        f"store: {gateway.store.driver}, sealing: {gateway.sealer.backend})"
+    ]
+    if first.client_key:
+        lines.append(f"  first client key (shown once): {first.client_key}")
+    if first.admin_token:
+        lines.append(f"  admin token for /api (shown once): {first.admin_token}")
+    if settings.no_auth:
+        lines.append("  --no-auth: /v1 accepts requests without a key (loopback only)")
+    if settings.demo:
+        lines.append("  demo: the `echo` provider answers model 'echo' (try: curl .../v1/chat/completions)")
+    lines.append(f"  OpenAI base URL: {url}/v1   Anthropic base URL: {url}   Gemini base URL: {url}")
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+    async def run() -> None:
+        await gateway.run()
+
+    try:
+        trio.run(run)
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    print(f"omniroute {__version__}")
-    return 0
+    args = _parser().parse_args(argv)
+    cli = {
+        k: getattr(args, k, None)
+        for k in ("host", "port", "data_dir", "config", "no_open", "demo", "no_auth", "log_level")
+    }
+    try:
+        settings = load_settings(cli)
+    except (ValueError, JSONDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    if args.command in (None, "serve"):
+        return _serve(settings)
+    return _manage(args, settings)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,405 @@
+"""Management operations shared by the CLI and the admin API: accounts, custom providers, client keys.
+
+Each function validates its input (raising InvalidRequestError / NotFoundError with a message a user can act
+on), writes through the store's writer thread in one transaction, and bumps `config_version` so every running
+gateway reloads its Registry. Secrets go in sealed and never come back out: listings show a masked hint.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from omniroute import (
+    Db,
+    InvalidRequestError,
+    JsonObj,
+    NotFoundError,
+    Sealer,
+    Store,
+    bump_config_version,
+    dumps_str,
+    hash_secret,
+    kv_get,
+    kv_set,
+    loads,
+    new_client_key,
+    register_secret,
+)
+from omniroute_providers.catalog import Catalog
+from omniroute_providers.formats import MODULES
+
+_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@:-]{0,63}$")
+_CUSTOM_ID_OK = re.compile(r"^[a-z0-9][a-z0-9-]{1,47}$")
+AUTH_SCHEMES = ("bearer", "x-api-key", "x-goog-api-key", "none")
+
+
+def mask(secret: str) -> str:
+    """What listings show of a credential: enough to tell two apart, never enough to use."""
+    if not secret:
+        return ""
+    return f"…{secret[-4:]}" if len(secret) >= 12 else "…"
+
+
+def check_base_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequestError("base URL must look like https://host[:port]/path", param="base_url")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise InvalidRequestError("base URL must not carry credentials, a query or a fragment", param="base_url")
+    return url
+
+
+def check_headers(headers: object) -> dict[str, str]:
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise InvalidRequestError("headers must be an object of name -> value", param="headers")
+    out = {}
+    for k, v in headers.items():
+        name = str(k).strip().lower()
+        if not re.match(r"^[a-z0-9-]{1,64}$", name) or name in ("host", "content-length", "transfer-encoding"):
+            raise InvalidRequestError(f"header name {k!r} is not allowed", param="headers")
+        if not isinstance(v, str) or "\n" in v or "\r" in v:
+            raise InvalidRequestError(f"header {k!r} must be a one-line string", param="headers")
+        out[name] = v
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# accounts
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class AccountInput:
+    provider: str
+    name: str = ""
+    key: str = ""
+    base_url: str | None = None
+    priority: int = 0
+    enabled: bool = True
+    headers: Mapping[str, str] | None = None
+    local: bool = False
+
+
+def add_account(store: Store, sealer: Sealer, catalog: Catalog, data: AccountInput) -> int:
+    provider = catalog.provider(data.provider)
+    if provider is None:
+        raise NotFoundError(f"unknown provider {data.provider!r} (see `omniroute provider catalog`)", param="provider")
+    name = (data.name or "default").strip()
+    if not _NAME_OK.match(name):
+        raise InvalidRequestError("account name: 1-64 letters, digits, space, . _ @ : -", param="name")
+    key = data.key.strip()
+    if not key and not (provider.key_optional or provider.local or provider.category == "builtin"):
+        raise InvalidRequestError(f"provider {provider.id} needs an API key", param="key")
+    base_url = check_base_url(data.base_url) if data.base_url else None
+    headers = check_headers(data.headers)
+    sealed = sealer.seal(key)
+    register_secret(key)
+    now = time.time()
+    limits = {"local": True} if data.local else {}
+
+    def write(db: Db) -> int:
+        if db.one("SELECT 1 FROM accounts WHERE provider = ? AND name = ?", (provider.id, name)):
+            raise InvalidRequestError(f"provider {provider.id} already has an account named {name!r}", param="name")
+        db.execute(
+            "INSERT INTO accounts (provider, name, secret, base_url, headers, priority, enabled, limits, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (provider.id, name, sealed, base_url, dumps_str(headers), data.priority, int(data.enabled),
+             dumps_str(limits), now, now),
+        )
+        new_id = db.last_rowid()
+        bump_config_version(db)
+        return new_id
+
+    return int(store.write(write))
+
+
+def list_accounts(db: Db, sealer: Sealer) -> list[JsonObj]:
+    rows = db.execute(
+        "SELECT id, provider, name, secret, base_url, headers, priority, enabled, limits, created_at "
+        "FROM accounts ORDER BY provider, priority, id"
+    )
+    out = []
+    for aid, provider, name, sealed, base_url, headers, priority, enabled, limits, created in rows:
+        try:
+            hint = mask(sealer.open(sealed))
+        except Exception:
+            hint = "(cannot open: wrong secret key?)"
+        lim = loads(limits) if limits else {}
+        out.append(
+            {
+                "id": aid,
+                "provider": provider,
+                "name": name,
+                "key": hint,
+                "base_url": base_url,
+                "headers": sorted((loads(headers) or {}).keys()),  # names only: values may be secret
+                "priority": priority,
+                "enabled": bool(enabled),
+                "local": bool(lim.get("local", False)),
+                "created_at": created,
+            }
+        )
+    return out
+
+
+def update_account(store: Store, sealer: Sealer, account_id: int, changes: Mapping[str, object]) -> None:
+    allowed = {"name", "key", "base_url", "priority", "enabled", "headers", "local"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise InvalidRequestError(f"cannot change {', '.join(sorted(unknown))}")
+    sets: list[str] = []
+    params: list[object] = []
+    if "name" in changes:
+        name = str(changes["name"]).strip()
+        if not _NAME_OK.match(name):
+            raise InvalidRequestError("account name: 1-64 letters, digits, space, . _ @ : -", param="name")
+        sets.append("name = ?")
+        params.append(name)
+    if "key" in changes:
+        key = str(changes["key"] or "").strip()
+        register_secret(key)
+        sets.append("secret = ?")
+        params.append(sealer.seal(key))
+    if "base_url" in changes:
+        raw = changes["base_url"]
+        sets.append("base_url = ?")
+        params.append(check_base_url(str(raw)) if raw else None)
+    if "priority" in changes:
+        try:
+            priority = int(str(changes["priority"]))
+        except ValueError:
+            raise InvalidRequestError("priority must be an integer", param="priority") from None
+        sets.append("priority = ?")
+        params.append(priority)
+    if "enabled" in changes:
+        sets.append("enabled = ?")
+        params.append(int(bool(changes["enabled"])))
+    if "headers" in changes:
+        sets.append("headers = ?")
+        params.append(dumps_str(check_headers(changes["headers"])))
+    local = changes.get("local")
+
+    def write(db: Db) -> None:
+        row = db.one("SELECT limits FROM accounts WHERE id = ?", (account_id,))
+        if row is None:
+            raise NotFoundError(f"no account with id {account_id}")
+        all_sets, all_params = list(sets), list(params)
+        if local is not None:
+            limits = loads(row[0]) if row[0] else {}
+            limits["local"] = bool(local)
+            all_sets.append("limits = ?")
+            all_params.append(dumps_str(limits))
+        if not all_sets:
+            return
+        all_sets.append("updated_at = ?")
+        all_params.extend([time.time(), account_id])
+        db.execute(f"UPDATE accounts SET {', '.join(all_sets)} WHERE id = ?", all_params)  # noqa: S608 - fixed column names
+        bump_config_version(db)
+
+    store.write(write)
+
+
+def remove_account(store: Store, account_id: int) -> None:
+    def write(db: Db) -> None:
+        db.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
+        if not db.changes():
+            raise NotFoundError(f"no account with id {account_id}")
+        bump_config_version(db)
+
+    store.write(write)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# custom providers (OpenAI- or Anthropic-compatible nodes)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def add_custom_provider(
+    store: Store,
+    catalog: Catalog,
+    *,
+    provider_id: str,
+    name: str,
+    format: str,
+    base_url: str,
+    headers: Mapping[str, str] | None = None,
+    auth: str = "bearer",
+    local: bool = False,
+) -> str:
+    pid = provider_id.strip().lower()
+    if not _CUSTOM_ID_OK.match(pid):
+        raise InvalidRequestError("provider id: 2-48 lower-case letters, digits and dashes", param="id")
+    if catalog.provider(pid) is not None:
+        raise InvalidRequestError(f"{pid!r} is already a provider id or alias", param="id")
+    if format not in MODULES:
+        raise InvalidRequestError(f"format must be one of {', '.join(MODULES)}", param="format")
+    if auth not in AUTH_SCHEMES:
+        raise InvalidRequestError(f"auth must be one of {', '.join(AUTH_SCHEMES)}", param="auth")
+    url = check_base_url(base_url)
+    hdrs = check_headers(headers)
+
+    def write(db: Db) -> None:
+        db.execute(
+            "INSERT INTO custom_providers (id, name, format, base_url, auth, headers, local, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (pid, name.strip() or pid, format, url, auth, dumps_str(hdrs), int(local), time.time()),
+        )
+        bump_config_version(db)
+
+    store.write(write)
+    return pid
+
+
+def remove_custom_provider(store: Store, provider_id: str) -> None:
+    def write(db: Db) -> None:
+        if db.one("SELECT 1 FROM accounts WHERE provider = ?", (provider_id,)):
+            raise InvalidRequestError(f"remove the accounts of {provider_id} first")
+        db.execute("DELETE FROM custom_providers WHERE id = ?", (provider_id,))
+        if not db.changes():
+            raise NotFoundError(f"no custom provider {provider_id!r}")
+        bump_config_version(db)
+
+    store.write(write)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# client keys and the admin token
+# ----------------------------------------------------------------------------------------------------------
+
+
+def create_key(
+    store: Store,
+    name: str = "default",
+    *,
+    scopes: Mapping[str, object] | None = None,
+    limits: Mapping[str, object] | None = None,
+    expires_at: float | None = None,
+) -> tuple[str, int]:
+    """Mint a client key; the full key is returned once and never stored."""
+    name = name.strip() or "default"
+    if not _NAME_OK.match(name):
+        raise InvalidRequestError("key name: 1-64 letters, digits, space, . _ @ : -", param="name")
+    full, prefix = new_client_key()
+    salt, digest = hash_secret(full)
+    register_secret(full)
+
+    def write(db: Db) -> int:
+        db.execute(
+            "INSERT INTO client_keys (name, prefix, salt, hash, scopes, limits, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, prefix, salt, digest, dumps_str(scopes or {}), dumps_str(limits or {}), time.time(), expires_at),
+        )
+        key_id = db.last_rowid()
+        bump_config_version(db)
+        return key_id
+
+    return full, int(store.write(write))
+
+
+def list_keys(db: Db) -> list[JsonObj]:
+    rows = db.execute(
+        "SELECT k.id, k.name, k.prefix, k.created_at, k.expires_at, k.revoked_at, k.scopes, k.limits, "
+        "(SELECT COUNT(*) FROM usage u WHERE u.key_id = k.id), (SELECT MAX(ts) FROM usage u WHERE u.key_id = k.id) "
+        "FROM client_keys k ORDER BY k.id"
+    )
+    return [
+        {
+            "id": kid,
+            "name": name,
+            "prefix": f"omr_{prefix}_…",
+            "created_at": created,
+            "expires_at": expires,
+            "revoked": revoked is not None,
+            "scopes": loads(scopes) if scopes else {},
+            "limits": loads(limits) if limits else {},
+            "requests": int(count or 0),
+            "last_used_at": last,
+        }
+        for kid, name, prefix, created, expires, revoked, scopes, limits, count, last in rows
+    ]
+
+
+def revoke_key(store: Store, key: str) -> None:
+    """Revoke by numeric id or by public prefix (`omr_<prefix>_…` or the 8-character prefix)."""
+    ident = key.strip()
+    if ident.startswith("omr_"):
+        ident = ident.split("_")[1]
+
+    def write(db: Db) -> None:
+        if ident.isdigit():
+            db.execute("UPDATE client_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (time.time(), int(ident)))
+        else:
+            db.execute("UPDATE client_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL", (time.time(), ident))
+        if not db.changes():
+            raise NotFoundError(f"no active key {key!r}")
+        bump_config_version(db)
+
+    store.write(write)
+
+
+@dataclass(slots=True)
+class FirstRun:
+    admin_token: str | None = None  # minted now: show once
+    client_key: str | None = None  # minted now: show once
+
+
+def ensure_first_run(store: Store) -> FirstRun:
+    """Mint the admin token and a first client key if this data dir has none. Idempotent."""
+    import secrets
+
+    result = FirstRun()
+
+    def write(db: Db) -> None:
+        if kv_get(db, "admin_token") is None:
+            token = "omradmin_" + secrets.token_urlsafe(32)
+            salt, digest = hash_secret(token)
+            kv_set(db, "admin_token", f"{salt}:{digest}")
+            register_secret(token)
+            result.admin_token = token
+        if kv_get(db, "first_key_minted") is None:
+            kv_set(db, "first_key_minted", "1")
+            if not db.one("SELECT 1 FROM client_keys"):
+                full, prefix = new_client_key()
+                salt, digest = hash_secret(full)
+                db.execute(
+                    "INSERT INTO client_keys (name, prefix, salt, hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                    ("first key", prefix, salt, digest, time.time()),
+                )
+                register_secret(full)
+                result.client_key = full
+        bump_config_version(db)
+
+    store.write(write)
+    return result
+
+
+def rotate_admin_token(store: Store) -> str:
+    import secrets
+
+    token = "omradmin_" + secrets.token_urlsafe(32)
+    salt, digest = hash_secret(token)
+    register_secret(token)
+
+    def write(db: Db) -> None:
+        kv_set(db, "admin_token", f"{salt}:{digest}")
+        bump_config_version(db)
+
+    store.write(write)
+    return token
+
+
+def ensure_demo_account(store: Store, sealer: Sealer, catalog: Catalog) -> None:
+    """`--demo`: make sure the echo provider has an account."""
+
+    def exists(db: Db) -> bool:
+        return db.one("SELECT 1 FROM accounts WHERE provider = 'echo'") is not None
+
+    if not store.read(exists):
+        add_account(store, sealer, catalog, AccountInput(provider="echo", name="demo"))

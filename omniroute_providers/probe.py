@@ -1,0 +1,74 @@
+"""`provider test`: does this account work? One tiny real request through the normal pipeline."""
+
+from __future__ import annotations
+
+import time
+
+import trio
+
+from omniroute import GatewayError, JsonObj, loads
+from omniroute_providers.pipeline import Call, Pipeline
+from omniroute_providers.registry import Account, Registry
+
+PROBE_TIMEOUT_S = 30.0
+
+
+class _Collect:
+    """A ClientSink that keeps the answer in memory."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.status = 0
+        self.body = b""
+
+    async def send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.started, self.status, self.body = True, status, body
+
+    async def start(self, status: int, headers: list[tuple[str, str]]) -> None:
+        self.started, self.status = True, status
+
+    async def write(self, data: bytes) -> None:
+        self.body += data
+
+    async def end(self) -> None:
+        return None
+
+
+async def probe_account(pipeline: Pipeline, registry: Registry, account: Account) -> JsonObj:
+    """Send "ping" (max 1-16 tokens) to the account's provider, pinned to this account only."""
+    provider = registry.catalog.provider(account.provider)
+    if provider is None:
+        return {"ok": False, "error": f"unknown provider {account.provider}"}
+    model = provider.models[0].id if provider.models else "default"
+    pinned = Registry(
+        catalog=registry.catalog,
+        accounts={account.provider: (account,)},
+        keys=registry.keys,
+        admin_token=registry.admin_token,
+        version=registry.version,
+    )
+    probe = Pipeline(lambda: pinned, pipeline.upstream, None, request_deadline_s=PROBE_TIMEOUT_S)
+    call = Call(
+        endpoint="chat",
+        client_format="openai-chat",
+        body={"model": f"{provider.id}/{model}", "messages": [{"role": "user", "content": "ping"}], "max_tokens": 16},
+        model=f"{provider.id}/{model}",
+        stream=False,
+        request_id="probe",
+    )
+    sink = _Collect()
+    started = time.monotonic()
+    try:
+        with trio.fail_after(PROBE_TIMEOUT_S):
+            await probe.handle(call, sink)
+    except GatewayError as err:
+        return {"ok": False, "status": err.status, "error": err.message, "failure": err.failure}
+    except trio.TooSlowError:
+        return {"ok": False, "error": f"no answer within {PROBE_TIMEOUT_S:g}s"}
+    ms = round((time.monotonic() - started) * 1000, 1)
+    try:
+        answer = loads(sink.body)
+        text = answer["choices"][0]["message"].get("content") or ""
+    except Exception:
+        text = ""
+    return {"ok": sink.status == 200, "status": sink.status, "latency_ms": ms, "model": model, "reply": str(text)[:200]}

@@ -1,0 +1,212 @@
+"""The JSON admin API under /api: providers, accounts, custom providers, client keys, usage, settings.
+
+Every route here requires admin credentials (the route table says so and a test enumerates it). Blocking
+database work runs in worker threads so the request path never waits on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from omniroute import InvalidRequestError, JsonObj
+from omniroute_providers import manage
+from omniroute_providers.catalog import ModelSpec
+from omniroute_providers.records import SUMMARY_GROUPS, usage_summary
+from omniroute_web.messages import read_json, send_json
+from omniroute_web.server import Request, Responder
+
+if TYPE_CHECKING:
+    from omniroute_web.app import Gateway
+
+Params = dict[str, str]
+ADMIN_BODY_LIMIT = 1024 * 1024
+
+
+def _int(value: str, what: str) -> int:
+    if not value.isdigit():
+        raise InvalidRequestError(f"{what} must be a number")
+    return int(value)
+
+
+async def _body(request: Request) -> JsonObj:
+    return await read_json(request, ADMIN_BODY_LIMIT)
+
+
+async def _run(fn: Any, *args: Any) -> Any:
+    return await trio.to_thread.run_sync(fn, *args)
+
+
+def _price(m: ModelSpec) -> JsonObj | None:
+    if m.price is None:
+        return None
+    return {"input": m.price.input, "output": m.price.output, "cached_input": m.price.cached_input}
+
+
+async def providers(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    reg = gw.registry
+    out = [
+        {
+            "id": p.id,
+            "alias": p.alias,
+            "name": p.name,
+            "format": p.format,
+            "base_url": p.base_url,
+            "category": p.category,
+            "local": p.local,
+            "accounts": len(reg.accounts.get(p.id, ())),
+            "models": [
+                {"id": m.id, "context_window": m.context_window, "price": _price(m)} for m in p.models
+            ],
+        }
+        for p in reg.catalog.providers.values()
+    ]
+    await send_json(responder, 200, {"providers": out})
+
+
+async def accounts(gw: Gateway, request: Request, responder: Responder, params: Params, _key: object) -> None:
+    rows = await _run(lambda: gw.store.read(lambda db: manage.list_accounts(db, gw.sealer)))
+    await send_json(responder, 200, {"accounts": rows})
+
+
+async def add_account(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    body = await _body(request)
+    data = manage.AccountInput(
+        provider=str(body.get("provider") or ""),
+        name=str(body.get("name") or ""),
+        key=str(body.get("key") or ""),
+        base_url=body.get("base_url") or None,
+        priority=int(body.get("priority") or 0),
+        enabled=bool(body.get("enabled", True)),
+        headers=body.get("headers"),
+        local=bool(body.get("local", False)),
+    )
+    account_id = await _run(manage.add_account, gw.store, gw.sealer, gw.registry.catalog, data)
+    await gw.reload()
+    await send_json(responder, 201, {"id": account_id})
+
+
+async def update_account(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _: object
+) -> None:
+    body = await _body(request)
+    await _run(manage.update_account, gw.store, gw.sealer, _int(params["id"], "account id"), body)
+    await gw.reload()
+    await send_json(responder, 200, {"ok": True})
+
+
+async def delete_account(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _: object
+) -> None:
+    await _run(manage.remove_account, gw.store, _int(params["id"], "account id"))
+    await gw.reload()
+    await send_json(responder, 200, {"ok": True})
+
+
+async def probe_account(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    from omniroute_providers import probe
+
+    account_id = _int(params["id"], "account id")
+    for group in gw.registry.accounts.values():
+        for account in group:
+            if account.id == account_id:
+                result = await probe.probe_account(gw.pipeline, gw.registry, account)
+                await send_json(responder, 200, result)
+                return
+    from omniroute import NotFoundError
+
+    raise NotFoundError(f"no account with id {account_id}")
+
+
+async def add_custom_provider(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _: object
+) -> None:
+    body = await _body(request)
+    pid = await _run(
+        lambda: manage.add_custom_provider(
+            gw.store,
+            gw.registry.catalog,
+            provider_id=str(body.get("id") or ""),
+            name=str(body.get("name") or ""),
+            format=str(body.get("format") or "openai-chat"),
+            base_url=str(body.get("base_url") or ""),
+            headers=body.get("headers"),
+            auth=str(body.get("auth") or "bearer"),
+            local=bool(body.get("local", False)),
+        )
+    )
+    await gw.reload()
+    await send_json(responder, 201, {"id": pid})
+
+
+async def delete_custom_provider(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _: object
+) -> None:
+    await _run(manage.remove_custom_provider, gw.store, params["id"])
+    await gw.reload()
+    await send_json(responder, 200, {"ok": True})
+
+
+async def keys(gw: Gateway, request: Request, responder: Responder, params: Params, _key: object) -> None:
+    rows = await _run(lambda: gw.store.read(manage.list_keys))
+    await send_json(responder, 200, {"keys": rows})
+
+
+async def create_key(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    body = await _body(request)
+    full, key_id = await _run(lambda: manage.create_key(gw.store, str(body.get("name") or "default")))
+    await gw.reload()
+    await send_json(responder, 201, {"id": key_id, "key": full, "note": "shown once: store it now"})
+
+
+async def revoke_key(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    await _run(manage.revoke_key, gw.store, params["id"])
+    await gw.reload()
+    await send_json(responder, 200, {"ok": True})
+
+
+def _since(value: str | None) -> float:
+    """`24h`, `7d`, `30m` or a unix time -> unix time."""
+    if not value:
+        return time.time() - 86400
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if value[-1:] in units and value[:-1].replace(".", "", 1).isdigit():
+        return time.time() - float(value[:-1]) * units[value[-1]]
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidRequestError("since: use 30m, 24h, 7d or a unix time") from None
+
+
+async def usage(gw: Gateway, request: Request, responder: Responder, params: Params, _key: object) -> None:
+    by = request.query.get("by", "provider")
+    if by not in SUMMARY_GROUPS:
+        raise InvalidRequestError(f"by: one of {', '.join(SUMMARY_GROUPS)}")
+    since = _since(request.query.get("since"))
+    rows = await _run(lambda: gw.store.read(lambda db: usage_summary(db, since=since, by=by)))
+    await send_json(responder, 200, {"since": since, "by": by, "rows": rows})
+
+
+async def settings(gw: Gateway, request: Request, responder: Responder, params: Params, _key: object) -> None:
+    await send_json(
+        responder,
+        200,
+        {
+            "settings": gw.settings.redacted(),
+            "codec": gw.codec,
+            "store": gw.store.driver,
+            "sealer": gw.sealer.backend,
+        },
+    )

@@ -1,0 +1,159 @@
+"""The running gateway: wires settings, store, registry, upstream client, pipeline and the HTTP server,
+and owns the background tasks (config reload, signals).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+import trio
+
+from omniroute import (
+    CODEC,
+    PermissionDeniedError,
+    Sealer,
+    Settings,
+    Store,
+    is_loopback_host,
+    kv_get,
+    load_sealing_key,
+)
+from omniroute_providers import manage
+from omniroute_providers.catalog import load_catalog
+from omniroute_providers.pipeline import Pipeline
+from omniroute_providers.registry import Registry, load_registry
+from omniroute_providers.upstream import UpstreamClient
+from omniroute_web.auth import authenticate_admin, authenticate_client
+from omniroute_web.messages import render_error
+from omniroute_web.routes import ROUTES, Router
+from omniroute_web.server import Request, Responder, Server, ServerConfig
+
+log = logging.getLogger("omniroute")
+
+CONFIG_POLL_S = 1.0  # how quickly a change made by another process (the CLI) reaches this one
+
+
+class Gateway:
+    def __init__(self, settings: Settings) -> None:
+        if settings.no_auth and not is_loopback_host(settings.host):
+            raise PermissionDeniedError(
+                "--no-auth serves /v1 to anyone who can reach it; refusing it with the non-loopback bind "
+                + settings.host
+            )
+        self.settings = settings
+        data = settings.data_path
+        os.makedirs(data, mode=0o700, exist_ok=True)
+        self.store = Store(os.path.join(data, "omniroute.sqlite"))
+        self.sealer = Sealer(load_sealing_key(data, settings.secret_key))
+        self.catalog = load_catalog()
+        self.first_run = manage.ensure_first_run(self.store)  # the admin token and first key, shown once
+        if settings.demo:
+            manage.ensure_demo_account(self.store, self.sealer, self.catalog)
+        self.registry: Registry = self.store.read(lambda db: load_registry(db, self.sealer, self.catalog))
+        self.upstream = UpstreamClient(
+            connect_timeout=settings.upstream_connect_timeout_s,
+            first_byte_timeout=settings.upstream_first_byte_timeout_s,
+            idle_timeout=settings.upstream_idle_timeout_s,
+        )
+        self.pipeline = Pipeline(
+            lambda: self.registry, self.upstream, self.store, request_deadline_s=settings.request_deadline_s
+        )
+        self.router = Router(ROUTES)
+        self.server = Server(
+            self.dispatch,
+            ServerConfig(
+                max_body_bytes=settings.max_body_bytes,
+                header_timeout_s=settings.header_timeout_s,
+                body_idle_timeout_s=settings.body_idle_timeout_s,
+                keepalive_timeout_s=settings.keepalive_timeout_s,
+                max_connections=settings.max_connections,
+                drain_timeout_s=settings.drain_timeout_s,
+            ),
+            error_renderer=render_error,
+        )
+        self.codec = CODEC
+        self.started = time.monotonic()
+        self.started_wall = time.time()
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started
+
+    # ------------------------------------------------------------------------------------------------------
+    # requests
+    # ------------------------------------------------------------------------------------------------------
+
+    async def dispatch(self, request: Request, responder: Responder) -> None:
+        route, params = self.router.match(request.method, request.path)
+        key: Any = None
+        if route.access == "client":
+            key = authenticate_client(self.registry, request, no_auth=self.settings.no_auth)
+        elif route.access == "admin":
+            authenticate_admin(self.registry, request)
+        await route.handler(self, request, responder, params, key)
+
+    # ------------------------------------------------------------------------------------------------------
+    # configuration
+    # ------------------------------------------------------------------------------------------------------
+
+    async def reload(self) -> None:
+        self.registry = await trio.to_thread.run_sync(
+            lambda: self.store.read(lambda db: load_registry(db, self.sealer, self.catalog))
+        )
+
+    async def _watch_config(self) -> None:
+        while True:
+            await trio.sleep(CONFIG_POLL_S)
+            try:
+                version = await trio.to_thread.run_sync(
+                    lambda: int(self.store.read(lambda db: kv_get(db, "config_version")) or 0)
+                )
+                if version != self.registry.version:
+                    await self.reload()
+            except Exception:
+                log.exception("reloading the configuration failed; keeping the previous one")
+
+    # ------------------------------------------------------------------------------------------------------
+    # lifecycle
+    # ------------------------------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED, handle_signals: bool = True) -> None:
+        """Serve until shutdown (a signal, or `self.server.shutdown()`), then close everything."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch_config)
+                if handle_signals:
+                    nursery.start_soon(self._watch_signals)
+                port = await nursery.start(self._serve_then_stop, nursery)
+                task_status.started(port)
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.upstream.aclose()
+            self.store.close()
+
+    async def _serve_then_stop(
+        self, nursery: trio.Nursery, *, task_status: Any = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        # Server.serve returns once shutdown has drained every connection; then the helpers stop too.
+        await self.server.serve(self.settings.host, self.settings.port, task_status=task_status)
+        nursery.cancel_scope.cancel()
+
+    async def _watch_signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            count = 0
+            async for signum in signals:
+                count += 1
+                if count == 1:
+                    log.info(
+                        "%s: stopping; in-flight requests get %gs",
+                        signal.Signals(signum).name,
+                        self.settings.drain_timeout_s,
+                    )
+                    self.server.shutdown()
+                else:
+                    log.warning("second signal: ending every request now")
+                    self.server.force_close()
+                    return
