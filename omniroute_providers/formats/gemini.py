@@ -35,6 +35,8 @@ Invariants and decisions:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import itertools
 import re
@@ -60,7 +62,7 @@ from omniroute_providers.formats.common import (
     google_retry_delay,
     retry_after_from_headers,
 )
-from omniroute_providers.formats.names import sanitize_tool_name
+from omniroute_providers.formats.names import disambiguate, sanitize_tool_name
 from omniroute_providers.formats.schema import (
     clean_gemini_json_schema,
     from_gemini_schema,
@@ -68,6 +70,7 @@ from omniroute_providers.formats.schema import (
 )
 from omniroute_providers.formats.sse import SSEEvent
 from omniroute_providers.ir import (
+    SIGNATURE_TAG,
     AudioPart,
     ChatRequest,
     ChatResponse,
@@ -120,7 +123,7 @@ SKIP_SIGNATURE = "skip_thought_signature_validator"
 MAX_STOP_SEQUENCES = 5  # Gemini rejects more
 # effort -> thinkingBudget for Gemini 2.5 (CLIProxyAPI's table, formats.md §2.8)
 EFFORT_BUDGET = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768, "max": 32768}
-# effort -> thinkingLevel for Gemini 3; MINIMAL exists only on some models, so it is used only when a
+# effort -> thinkingLevel for Gemini 3; MINIMAL/XHIGH exist only on some models, so they are used only when
 # Gemini client asked for it itself.
 EFFORT_LEVEL = {
     "minimal": "LOW",
@@ -131,6 +134,7 @@ EFFORT_LEVEL = {
     "max": "HIGH",
 }
 LOWEST_LEVEL = "LOW"
+GEMINI_LEVELS = frozenset({"MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH"})
 
 _FINISH: dict[str, StopReason] = {
     "STOP": "stop",
@@ -150,6 +154,7 @@ _FINISH: dict[str, StopReason] = {
             "IMAGE_RECITATION",
             "IMAGE_OTHER",
             "NO_IMAGE",
+            "MODEL_ARMOR",
         ),
         "content_filter",
     ),
@@ -280,18 +285,32 @@ def _sniff_image(data: str) -> str:
     return "image/png"
 
 
+_TAG_B64_PREFIX = "b21yMS"  # base64 of "omr1" (SIGNATURE_TAG): how a tagged token looks to Gemini clients
+
+
 def _native_signature(raw: Any) -> tuple[str | None, str | None]:
     """A client-sent thoughtSignature -> (origin, token); the bypass sentinel means no signature."""
     if not isinstance(raw, str) or not raw or raw == SKIP_SIGNATURE:
         return None, None
+    if raw.startswith(_TAG_B64_PREFIX):
+        try:
+            decoded = base64.b64decode(raw, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            decoded = ""
+        if decoded.startswith(SIGNATURE_TAG + "."):
+            return untag_signature(decoded)
     return untag_signature(raw)
 
 
 def _client_signature(token: str, origin: str | None, ctx: Context) -> str:
-    """A signature as a Gemini client sees it: raw between like formats, else tagged with its origin."""
+    """A signature as a Gemini client sees it: raw between like formats, else tagged with its origin.
+
+    thoughtSignature is `bytes` on the wire (base64), and SDKs validate it as such, so the tagged form
+    is base64-encoded too; _native_signature recognises it when the client sends it back."""
     if ctx.upstream_format == ctx.client_format:
         return token
-    return tag_signature(token, origin or ctx.provider)
+    tagged = tag_signature(token, origin or ctx.provider)
+    return base64.b64encode(tagged.encode("utf-8", "surrogatepass")).decode("ascii")
 
 
 # ==========================================================================================================
@@ -672,22 +691,20 @@ class _ToolNames:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.upstream: dict[str, str] = {}
+        self.owner: dict[str, str] = dict(ctx.tool_names)  # upstream name -> the client name using it
 
     def __call__(self, name: str) -> str:
         got = self.upstream.get(name)
         if got is not None:
             return got
-        clean = sanitize_tool_name(name, max_len=self.ctx.caps.max_tool_name, allow_dots=True)
-        taken = self.ctx.tool_names.get(clean)
-        if clean != name and taken is not None and taken != name:
-            # two client names collapsed into one: keep them apart with a hash of the original
-            clean = sanitize_tool_name(
-                f"{clean[: self.ctx.caps.max_tool_name - 9]}_{_digest(name)[:8]}",
-                max_len=self.ctx.caps.max_tool_name,
-                allow_dots=True,
-            )
+        max_len = self.ctx.caps.max_tool_name
+        clean = sanitize_tool_name(name, max_len=max_len, allow_dots=True)
+        if self.owner.get(clean, name) != name:
+            # two client names collapse into one upstream name (`a b` and `a_b`): keep them apart
+            clean = disambiguate(name, clean, max_len)
         if clean != name:
             self.ctx.tool_names[clean] = name
+        self.owner[clean] = name
         self.upstream[name] = clean
         return clean
 
@@ -986,8 +1003,8 @@ def _render_thinking(req: ChatRequest, ctx: Context) -> JsonObj:
     if style == "level":
         if off:
             out["thinkingLevel"] = LOWEST_LEVEL  # Gemini 3 cannot switch thinking off
-        elif effort == "minimal" and req.source_format == FORMAT_ID:
-            out["thinkingLevel"] = "MINIMAL"
+        elif effort is not None and req.source_format == FORMAT_ID and effort.upper() in GEMINI_LEVELS:
+            out["thinkingLevel"] = effort.upper()  # the Gemini client's own level, valid for its model
         elif effort is not None:
             out["thinkingLevel"] = EFFORT_LEVEL.get(effort, "HIGH")
         elif rc.budget_tokens is not None and rc.budget_tokens > 0:
