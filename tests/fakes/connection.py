@@ -176,10 +176,11 @@ class Connection:
             return not close
         await self.stream.send_all(head)
         for i, frame in enumerate(rendered.frames):
-            if i == fault:
-                return await self._fault(reply)
+            # Pace first, so a client reading at the pace has taken frame N before a fault strikes.
             if i and reply.pace_s:
                 await trio.sleep(reply.pace_s)
+            if i == fault:
+                return await self._fault(reply)
             await self._send_frame(frame, reply.sse_split)
         if rendered.tail:
             await self._send_frame(rendered.tail, None)

@@ -99,7 +99,7 @@ class FakeUpstream:
         self._nursery: trio.Nursery | None = None
         self._listener: trio.SocketListener | None = None
         self._accept_scope: trio.CancelScope | None = None
-        self._changed = trio.Event()  # set (and replaced) on every new request or disconnect
+        self._changed = trio.Event()  # set (and replaced) on every request, disconnect, open or close
 
     # ---- control API -------------------------------------------------------------------------------
 
@@ -144,6 +144,12 @@ class FakeUpstream:
                 await self._changed.wait()
         return self.requests
 
+    async def wait_for_connections(self, count: int = 0, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until exactly `count` connections are open (0: every connection has closed)."""
+        with trio.fail_after(timeout):
+            while self.open_connections != count:
+                await self._changed.wait()
+
     def refuse(self) -> None:
         """Stop listening (new connects get ECONNREFUSED) and close idle keep-alive connections; answers
         in flight finish, then their connections close."""
@@ -154,7 +160,10 @@ class FakeUpstream:
             self._listener = None
         for conn in self._conns:
             if conn.idle_scope is not None:
+                # Closed now, not when the task next runs: a pooling client must see the FIN before
+                # it reuses the connection, or it would send into a closing socket.
                 conn.idle_scope.cancel()
+                conn.stream.socket.close()
 
     def accept(self) -> None:
         """Listen again on the same port."""
@@ -212,6 +221,7 @@ class FakeUpstream:
         conn = Connection(stream, self._client_left)
         self._conns.add(conn)
         self.open_connections += 1
+        self._changed_now()
         try:
             while await self._exchange(conn):
                 pass
@@ -220,6 +230,7 @@ class FakeUpstream:
         finally:
             self._conns.discard(conn)
             self.open_connections -= 1
+            self._changed_now()
             await trio.aclose_forcefully(stream)
 
     async def _exchange(self, conn: Connection) -> bool:
