@@ -58,6 +58,10 @@ class ThinkTagSplitter:
 
     def _process(self, out: list[Piece], *, final: bool) -> None:
         while self._buf:
+            if self._at_start:
+                if not self._leading(final):
+                    return
+                continue
             if self._skip_ws:
                 stripped = self._buf.lstrip()
                 if not stripped:
@@ -65,16 +69,16 @@ class ThinkTagSplitter:
                     return
                 self._buf = stripped
                 self._skip_ws = False
-            if self._at_start and not self._leading(final):
-                return
             if not (self._step_inside(out, final) if self._inside else self._step_outside(out, final)):
                 return
 
     def _leading(self, final: bool) -> bool:
         """Before any content: decide whether the text opens with a think block. False = wait."""
         body = self._buf.lstrip()
-        if not body:
-            return final  # only whitespace so far: hold it until we know what follows
+        if not body:  # only whitespace so far: hold it until we know what follows
+            if final:
+                self._at_start = False
+            return final
         if body.startswith(OPEN_TAG):
             self._buf = body[len(OPEN_TAG) :]
             self._at_start = False
