@@ -41,7 +41,7 @@ RICH = Reply(
     tool_calls=TOOLS,
     usage=Usage(input=100, output=40, cached=30, reasoning=10),
 )
-USER = [{"role": "user", "content": "hi"}]
+USER: Any = [{"role": "user", "content": "hi"}]  # Any: each SDK has its own message TypedDict
 STREAM_PATHS = {
     OPENAI_CHAT: "/v1/chat/completions",
     OPENAI_RESPONSES: "/v1/responses",
@@ -109,10 +109,10 @@ async def test_openai_sdk_reads_chat_completion_and_stream(fake_upstream: FakeUp
     client = openai.OpenAI(base_url=fake_upstream.base_url + "/v1", api_key="sk-a", max_retries=0)
 
     def run() -> tuple[Any, Any]:
-        plain = client.chat.completions.create(model="gpt-x", messages=USER)  # type: ignore[arg-type]
+        plain = client.chat.completions.create(model="gpt-x", messages=USER)
         with client.chat.completions.stream(
             model="gpt-x",
-            messages=USER,  # type: ignore[arg-type]
+            messages=USER,
             stream_options={"include_usage": True},
         ) as stream:
             for _ in stream:
@@ -144,7 +144,7 @@ async def test_openai_sdk_parses_interleaved_split_tool_call_chunks(fake_upstrea
     client = openai.OpenAI(base_url=fake_upstream.base_url + "/v1", api_key="sk-a", max_retries=0)
 
     def run() -> list[Any]:
-        stream = client.chat.completions.create(model="m", messages=USER, stream=True)  # type: ignore[arg-type]
+        stream = client.chat.completions.create(model="m", messages=USER, stream=True)
         return [d for chunk in stream for d in chunk.choices[0].delta.tool_calls or []]
 
     fragments = await in_thread(run)
@@ -194,16 +194,16 @@ async def test_anthropic_sdk_reads_message_and_stream(fake_upstream: FakeUpstrea
     client = anthropic.Anthropic(base_url=fake_upstream.base_url, api_key="ak-a", max_retries=0)
 
     def run() -> tuple[Any, Any, str, int]:
-        created = client.messages.create(model="claude-x", max_tokens=100, messages=USER)  # type: ignore[arg-type]
-        with client.messages.stream(model="claude-x", max_tokens=100, messages=USER) as stream:  # type: ignore[arg-type]
+        created = client.messages.create(model="claude-x", max_tokens=100, messages=USER)
+        with client.messages.stream(model="claude-x", max_tokens=100, messages=USER) as stream:
             text = "".join(stream.text_stream)
             final = stream.get_final_message()
-        count = client.messages.count_tokens(model="claude-x", messages=USER)  # type: ignore[arg-type]
+        count = client.messages.count_tokens(model="claude-x", messages=USER)
         return created, final, text, count.input_tokens
 
     created, streamed, text, counted = await in_thread(run)
     assert text == RICH.text
-    assert counted == fake_upstream.default.usage.input  # type: ignore[union-attr]
+    assert counted == 100  # the default reply's input tokens
     for message in (created, streamed):
         kinds = [b.type for b in message.content]
         assert kinds == ["thinking", "text", "tool_use", "tool_use"]
@@ -222,11 +222,13 @@ async def test_genai_sdk_reads_generate_content_and_stream(fake_upstream: FakeUp
     options = genai_types.HttpOptions(base_url=fake_upstream.base_url, api_version="v1beta")
     client = genai.Client(api_key="gk-a", http_options=options)
 
-    def run() -> tuple[Any, list[Any]]:
+    def run() -> tuple[Any, list[Any], Any]:
         whole = client.models.generate_content(model="gemini-x", contents="hi")
-        return whole, list(client.models.generate_content_stream(model="gemini-x", contents="hi"))
+        chunks = list(client.models.generate_content_stream(model="gemini-x", contents="hi"))
+        return whole, chunks, client.models.count_tokens(model="gemini-x", contents="hi")
 
-    whole, chunks = await in_thread(run)
+    whole, chunks, counted = await in_thread(run)
+    assert counted.total_tokens == 100
     parts = whole.candidates[0].content.parts
     assert [p.text for p in parts if p.thought] == [RICH.thinking]
     assert "".join(p.text for p in parts if p.text and not p.thought) == RICH.text
@@ -246,7 +248,7 @@ async def test_genai_sdk_reads_generate_content_and_stream(fake_upstream: FakeUp
             140,
         )
     assert chunks[-1].candidates[0].finish_reason == genai_types.FinishReason.STOP
-    assert [r.credential for r in fake_upstream.requests] == ["gk-a", "gk-a"]
+    assert [r.credential for r in fake_upstream.requests] == ["gk-a", "gk-a", "gk-a"]
     assert fake_upstream.requests[1].query == {"alt": "sse"}
 
 
@@ -267,8 +269,8 @@ async def test_sdks_raise_their_own_errors_from_the_fake_error_bodies(fake_upstr
     def run() -> list[Exception]:
         caught: list[Exception] = []
         for call in (
-            lambda: oc.chat.completions.create(model="m", messages=USER),  # type: ignore[arg-type]
-            lambda: ac.messages.create(model="m", max_tokens=5, messages=USER),  # type: ignore[arg-type]
+            lambda: oc.chat.completions.create(model="m", messages=USER),
+            lambda: ac.messages.create(model="m", max_tokens=5, messages=USER),
             lambda: gc.models.generate_content(model="g", contents="hi"),
         ):
             with pytest.raises(Exception) as info:
@@ -562,15 +564,17 @@ async def test_openai_usage_chunk_follows_stream_options_unless_overridden(
 
 
 async def test_delays_and_pacing_follow_trio_time(fake_upstream: FakeUpstream, autojump_clock: Any) -> None:
-    fake_upstream.default = Reply(chunks=3, first_byte_delay_s=10, pace_s=1)
+    fake_upstream.default = Reply(chunks=3, first_byte_delay_s=10, first_chunk_delay_s=5, pace_s=1)
     arrivals: list[float] = []
     async with httpx.AsyncClient(base_url=fake_upstream.base_url, timeout=60) as client:
         start = trio.current_time()
         async with client.stream("POST", "/v1/chat/completions", json=stream_body(OPENAI_CHAT)) as r:
+            headers_at = trio.current_time() - start
             async for _ in r.aiter_raw():
                 arrivals.append(trio.current_time() - start)
-    # role chunk, 3 content chunks, finish chunk, [DONE]: one write each, a second apart after 10 s.
-    assert arrivals == pytest.approx([10, 11, 12, 13, 14, 15], abs=0.01)
+    assert headers_at == pytest.approx(10, abs=0.01)
+    # role chunk, 3 content chunks, finish chunk, [DONE]: one write each, a second apart.
+    assert arrivals == pytest.approx([15, 16, 17, 18, 19, 20], abs=0.01)
 
 
 async def test_hang_under_mock_clock_waits_for_the_client_deadline(
@@ -593,6 +597,20 @@ async def test_several_fakes_from_the_factory(make_fake_upstream: Callable[..., 
         r = await client.post(gemini_like.base_url + "/models/g:generateContent", json={})
     assert r.json()["candidates"][0]["content"]["parts"][0]["text"] == Reply().text
     assert openai_like.requests == []
+
+
+async def test_expect_100_continue_is_answered_before_the_body(fake_upstream: FakeUpstream) -> None:
+    body = json.dumps({"model": "m", "messages": USER}).encode()
+    stream = await trio.open_tcp_stream("127.0.0.1", fake_upstream.port)
+    async with stream:
+        head = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
+        await stream.send_all(head + b"content-length: %d\r\n\r\n" % len(body))
+        interim = await stream.receive_some(1024)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        await stream.send_all(body)
+        answer = await stream.receive_some(65536)
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert fake_upstream.requests[0].json == {"model": "m", "messages": USER}
 
 
 def test_command_line_mode_prints_its_port_and_serves() -> None:

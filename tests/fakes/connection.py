@@ -25,6 +25,7 @@ from tests.fakes.wire import LAST_CHUNK, Rendered, chunk, pieces_of
 
 RECV_BYTES = 65536
 CLOSE_HEADER = b"connection: close\r\n"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class Connection:
             elif isinstance(event, h11.Request):
                 request = event
                 arrived = trio.current_time()
+                if parser.they_are_waiting_for_100_continue:  # curl sends this for bodies over 1 KiB
+                    await self.stream.send_all(CONTINUE)
             elif isinstance(event, h11.Data):
                 body += event.data
             elif isinstance(event, h11.EndOfMessage):
@@ -171,7 +174,7 @@ class Connection:
         framing = b"transfer-encoding: chunked\r\n" if self.http11 else b""
         head = rendered.head + framing + (CLOSE_HEADER if close else b"") + b"\r\n"
         fault = _fault_at(reply)
-        if fault is None and not reply.pace_s and not reply.sse_split and self.http11:
+        if fault is None and reply.instant_stream and self.http11:
             await self._send_chunked_fast(head, rendered)
             return not close
         await self.stream.send_all(head)
@@ -179,6 +182,8 @@ class Connection:
             # Pace first, so a client reading at the pace has taken frame N before a fault strikes.
             if i and reply.pace_s:
                 await trio.sleep(reply.pace_s)
+            elif i == 0 and reply.first_chunk_delay_s > 0:
+                await trio.sleep(reply.first_chunk_delay_s)
             if i == fault:
                 return await self._fault(reply)
             await self._send_frame(frame, reply.sse_split)

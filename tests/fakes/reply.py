@@ -63,6 +63,7 @@ class Reply:
 
     # Timing and faults.
     first_byte_delay_s: float = 0.0  # before the status line
+    first_chunk_delay_s: float = 0.0  # streams: after the headers, before the first frame
     pace_s: float = 0.0  # between stream frames
     hang: bool = False  # read the request, never answer
     drop: bool = False  # read the request, then reset the connection without answering
@@ -91,6 +92,11 @@ class Reply:
         if self.stop_reason is not None:
             return self.stop_reason
         return "tool_calls" if self.tool_calls else "stop"
+
+    @property
+    def instant_stream(self) -> bool:
+        """A stream with nothing to wait for or cut: it can be sent from precomputed chunks."""
+        return not (self.pace_s or self.first_chunk_delay_s or self.sse_split)
 
     @property
     def needs_watch(self) -> bool:

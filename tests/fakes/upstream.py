@@ -5,7 +5,8 @@ Routing is by path suffix, so any prefix works:
   POST …/chat/completions            OpenAI Chat          (stream: body "stream")
   POST …/responses                   OpenAI Responses     (stream: body "stream")
   POST …/messages                    Anthropic Messages   (stream: body "stream")
-  POST …/messages/count_tokens       {"input_tokens": N}
+  POST …/messages/count_tokens       {"input_tokens": N}       (N: count_tokens_result, else default usage)
+  POST …/models/{model}:countTokens  {"totalTokens": N}
   POST …/models/{model}:generateContent / :streamGenerateContent[?alt=sse]   Gemini (JSON array without sse)
   GET  …/models                      model list (OpenAI shape; Anthropic / Gemini shape by their headers)
 
@@ -25,10 +26,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import socket
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -270,10 +272,9 @@ class FakeUpstream:
                 405, {"error": {"message": f"{rec.method} not allowed", "type": "invalid_request_error"}}
             )
         if path.endswith("/messages/count_tokens"):
-            count = self.count_tokens_result
-            if count is None:
-                count = self.default.usage.input if self.default.usage else 0
-            return _PLAIN, plain(200, {"input_tokens": count}, ANTHROPIC)
+            return _PLAIN, plain(200, {"input_tokens": self._token_count()}, ANTHROPIC)
+        if path.endswith(":countTokens"):
+            return _PLAIN, plain(200, {"totalTokens": self._token_count()}, GEMINI)
         fmt, stream, gemini_sse, model = self._generation_target(rec)
         if fmt is None:
             return _PLAIN, plain(
@@ -293,6 +294,11 @@ class FakeUpstream:
             asked = isinstance(options, dict) and options.get("include_usage") is True
             include_usage = asked if reply.include_usage is None else reply.include_usage
         return reply, render(reply, fmt, stream, RenderContext(model, include_usage, gemini_sse))
+
+    def _token_count(self) -> int:
+        if self.count_tokens_result is not None:
+            return self.count_tokens_result
+        return self.default.usage.input if self.default.usage else 0
 
     def _generation_target(self, rec: RecordedRequest) -> tuple[str | None, bool | None, bool, str]:
         """(format, stream or None = read the body, Gemini SSE, model)."""
@@ -386,8 +392,9 @@ def main(argv: list[str] | None = None) -> None:
     fake.default = Reply(
         text=args.text, chunks=args.chunks, pace_s=args.pace, first_byte_delay_s=args.first_byte_delay
     )
-    with suppress(KeyboardInterrupt):
-        trio.run(_run_forever, fake, args.print_port)
+    # Serve until killed: Ctrl-C ends the process at once, like SIGTERM, with no traceback.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    trio.run(_run_forever, fake, args.print_port)
 
 
 if __name__ == "__main__":
