@@ -433,7 +433,7 @@ def _file_part(value: object, where: str, cache: JsonObj | None) -> FilePart:
 
 
 def _assistant_parts(msg: JsonObj, where: str) -> list[Part]:
-    parts: list[Part] = _thinking_parts(msg, where)
+    parts: list[Part] = _thinking_parts(msg)
     content = msg.get("content")
     if isinstance(content, str):
         if content:
@@ -456,7 +456,7 @@ def _assistant_parts(msg: JsonObj, where: str) -> list[Part]:
     return parts
 
 
-def _thinking_parts(msg: JsonObj, where: str) -> list[Part]:
+def _thinking_parts(msg: JsonObj) -> list[Part]:
     """`thinking_blocks` (LiteLLM extension, carries signatures) win over the plain reasoning text."""
     reasoning = msg.get("reasoning_content")
     if not isinstance(reasoning, str) or not reasoning:
@@ -465,9 +465,9 @@ def _thinking_parts(msg: JsonObj, where: str) -> list[Part]:
     if not isinstance(blocks, list) or not blocks:
         return [ThinkingPart(text=reasoning)] if reasoning else []
     out: list[Part] = []
-    for j, block in enumerate(blocks):
+    for block in blocks:
         if not isinstance(block, dict):
-            raise _bad(f"`{where}.thinking_blocks[{j}]` must be an object", f"{where}.thinking_blocks")
+            continue  # an extension field: tolerate what we cannot read
         if block.get("type") == "redacted_thinking":
             data = block.get("data")
             if isinstance(data, str) and data:
@@ -1020,7 +1020,7 @@ def _finish_in(value: object) -> StopReason:
 
 def _parse_output_message(msg: JsonObj, ctx: Context) -> list[Part]:
     parts: list[Part] = []
-    for part in _thinking_parts(msg, "message"):
+    for part in _thinking_parts(msg):
         if isinstance(part, ThinkingPart):
             part.origin = ctx.provider
         parts.append(part)
@@ -1429,14 +1429,20 @@ class StreamParser:
         index = tc.get("index")
         if isinstance(index, int) and not isinstance(index, bool):
             return index
-        # no index (some servers omit it): a new id opens a new call, anything else continues the last
+        # no index (some servers omit it): a new id or a second name opens a new call, the rest continues
         call_id = tc.get("id")
         if isinstance(call_id, str) and call_id:
             for known, state in self._calls.items():
                 if state.id == call_id:
                     return known
             return max(self._calls, default=-1) + 1
-        return self._last_index if self._last_index >= 0 else position
+        last = self._calls.get(self._last_index)
+        if last is None:
+            return position
+        name = _dict(tc.get("function")).get("name")
+        if isinstance(name, str) and name and last.name:
+            return max(self._calls) + 1
+        return self._last_index
 
     def _start(self, state: _CallState, out: list[StreamEvent]) -> None:
         ctx = self._ctx

@@ -356,19 +356,27 @@ def test_thinking_blocks_extension_carries_signatures_with_their_origin() -> Non
     ]
 
 
-def test_signature_only_block_gets_the_text_a_streaming_client_kept_in_reasoning_content() -> None:
+def test_case_45_signature_only_block_gets_the_text_a_streaming_client_kept_in_reasoning_content() -> None:
     req = oc.parse_request(
         body(
             user("q"),
             {
                 "role": "assistant",
-                "content": "a",
+                "content": None,
                 "reasoning_content": "full reasoning",
-                "thinking_blocks": [{"type": "thinking", "thinking": "", "signature": "sig"}],
+                "thinking_blocks": [
+                    {"type": "thinking", "thinking": "", "signature": tag_signature("sig", "claude")}
+                ],
+                "tool_calls": [
+                    {"id": "toolu_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+                ],
             },
         )
     )
-    assert req.messages[1].parts[0] == ThinkingPart(text="full reasoning", signature="sig")
+    assert req.messages[1].parts == [
+        ThinkingPart(text="full reasoning", signature="sig", origin="claude"),
+        ToolCallPart("toolu_1", "f", "{}"),
+    ]
 
 
 def test_consecutive_tool_messages_become_one_ir_tool_message_in_order() -> None:
@@ -1396,6 +1404,21 @@ def test_tool_call_without_id_gets_one_and_missing_index_continues_the_call() ->
     assert tool_args(events) == {0: '{"a":1}'}
     assert isinstance(events[-1], Finish)
     assert events[-1].stop_reason == "tool_calls"
+
+
+def test_calls_without_index_or_id_are_told_apart_by_their_names() -> None:
+    events = parse_stream(
+        make_ctx(),
+        [
+            tool_chunk(
+                {"function": {"name": "a", "arguments": "{}"}}, {"function": {"name": "b", "arguments": "{}"}}
+            ),
+            chunk({}, "tool_calls"),
+        ],
+    )
+    check_grammar(events)
+    assert [e.name for e in events if isinstance(e, ToolCallStart)] == ["a", "b"]
+    assert tool_args(events) == {0: "{}", 1: "{}"}
 
 
 def test_case_53_deepseek_reasoning_then_tool_call() -> None:
