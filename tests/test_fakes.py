@@ -630,6 +630,30 @@ def test_command_line_mode_prints_its_port_and_serves() -> None:
             proc.terminate()
 
 
+@pytest.mark.parametrize(
+    ("stop", "expected"),
+    [
+        ("length", ("length", "max_output_tokens", "max_tokens", "MAX_TOKENS")),
+        ("content_filter", ("content_filter", "content_filter", "refusal", "SAFETY")),
+        ("tool_calls", ("tool_calls", None, "tool_use", "STOP")),
+    ],
+)
+def test_stop_reasons_use_each_formats_vocabulary(stop: str, expected: tuple[str | None, ...]) -> None:
+    reply = Reply(stop_reason=stop, tool_calls=TOOLS[:1] if stop == "tool_calls" else ())
+    ctx = RenderContext("m", False)
+    chat, responses, messages, gemini = (
+        json.loads(render(reply, f, False, ctx).body or b"") for f in FORMATS
+    )
+    incomplete = responses["incomplete_details"]
+    assert (
+        chat["choices"][0]["finish_reason"],
+        incomplete and incomplete["reason"],
+        messages["stop_reason"],
+        gemini["candidates"][0]["finishReason"],
+    ) == expected
+    assert responses["status"] == ("completed" if incomplete is None else "incomplete")
+
+
 # ---- the renderers agree with themselves however the text is cut -----------------------------------------
 
 

@@ -66,7 +66,7 @@ def _response(reply: Reply, ctx: RenderContext, n: int, parts: list[JsonDict], l
     candidate: JsonDict = {"content": content, "index": 0}
     out: JsonDict = {"candidates": [candidate]}
     if last:
-        candidate["finishReason"] = FINISH_REASONS.get(reply.finish, "STOP")
+        candidate["finishReason"] = FINISH_REASONS.get(reply.finish, reply.finish)
         if reply.usage is not None and reply.include_usage is not False:
             out["usageMetadata"] = usage_obj(reply.usage)
     out["modelVersion"] = ctx.model

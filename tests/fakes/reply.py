@@ -51,7 +51,9 @@ class Reply:
     tool_calls: Sequence[tuple[str, Mapping[str, Any]]] = ()  # (name, arguments)
     args_chunks: int = 3  # pieces each tool call's argument JSON is split into when streaming
     usage: Usage | None = field(default_factory=Usage)
-    stop_reason: str | None = None  # one of STOP_REASONS; None: "tool_calls" if any, else "stop"
+    # One of STOP_REASONS (mapped per format); None: "tool_calls" if any, else "stop". Any other string is
+    # sent verbatim where the format has a reason field (e.g. "pause_turn", "RECITATION").
+    stop_reason: str | None = None
 
     # An error answer: status >= 400 renders the format's error body.
     status: int = 200
