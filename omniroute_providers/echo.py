@@ -61,26 +61,27 @@ class EchoResponse:
         self._model = str(self.body.get("model") or "echo")
         self._text = echo_text(self.body)
 
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
+    def _chunks(self) -> list[bytes]:
         rid, created, text = new_id("chatcmpl-echo"), int(time.time()), self._text
         if not self.stream:
-            yield dumps(
-                {
-                    "id": rid,
-                    "object": "chat.completion",
-                    "created": created,
-                    "model": self._model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": _usage(self.body, text),
-                }
-            )
-            return
+            return [
+                dumps(
+                    {
+                        "id": rid,
+                        "object": "chat.completion",
+                        "created": created,
+                        "model": self._model,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": text},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": _usage(self.body, text),
+                    }
+                )
+            ]
 
         def chunk(delta: JsonObj, finish: str | None = None) -> bytes:
             frame = {
@@ -92,18 +93,42 @@ class EchoResponse:
             }
             return b"data: " + dumps(frame) + b"\n\n"
 
-        yield chunk({"role": "assistant", "content": ""})
-        for i in range(0, len(text), ECHO_CHUNK_CHARS):
-            if self.pace_s:
-                await trio.sleep(self.pace_s)
-            yield chunk({"content": text[i : i + ECHO_CHUNK_CHARS]})
-        yield chunk({}, "stop")
+        out = [chunk({"role": "assistant", "content": ""})]
+        out.extend(
+            chunk({"content": text[i : i + ECHO_CHUNK_CHARS]}) for i in range(0, len(text), ECHO_CHUNK_CHARS)
+        )
+        out.append(chunk({}, "stop"))
         usage = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": self._model}
         usage.update(choices=[], usage=_usage(self.body, text))
-        yield b"data: " + dumps(usage) + b"\n\ndata: [DONE]\n\n"
+        out.append(b"data: " + dumps(usage) + b"\n\ndata: [DONE]\n\n")
+        return out
+
+    def iter_bytes(self) -> AsyncIterator[bytes]:
+        return _Paced(self._chunks(), self.pace_s if self.stream else 0.0)
 
     async def read(self, limit: int = 0) -> bytes:
-        return b"".join([c async for c in self.iter_bytes()])
+        return b"".join(self._chunks())
 
     async def aclose(self) -> None:
         return None
+
+
+class _Paced:
+    """Yields prepared chunks with a pause before each content piece (an iterator, not a generator)."""
+
+    def __init__(self, chunks: list[bytes], pace_s: float) -> None:
+        self._chunks = chunks
+        self._i = 0
+        self._pace = pace_s
+
+    def __aiter__(self) -> _Paced:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._i >= len(self._chunks):
+            raise StopAsyncIteration
+        if self._pace and 0 < self._i < len(self._chunks) - 2:
+            await trio.sleep(self._pace)
+        chunk = self._chunks[self._i]
+        self._i += 1
+        return chunk

@@ -563,9 +563,16 @@ class Pipeline:
                 await opened.reply.aclose()
 
 
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""  # pragma: no cover - makes this an async generator
+class _Empty:
+    def __aiter__(self) -> _Empty:
+        return self
+
+    async def __anext__(self) -> bytes:
+        raise StopAsyncIteration
+
+
+def _empty() -> AsyncIterator[bytes]:
+    return _Empty()
 
 
 async def _read_capped(reply: UpstreamReply, limit: int) -> bytes:

@@ -201,12 +201,16 @@ class UpstreamResponse:
         self.idle_timeout = idle_timeout
         self._done = False
 
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
+    def iter_bytes(self) -> AsyncIterator[bytes]:
         """Body chunks as they arrive. UpstreamTimeoutError after `idle_timeout` of silence;
-        UpstreamError when the connection breaks before the end of the body."""
+        UpstreamError when the connection breaks before the end of the body. (An iterator object, not an
+        async generator: abandoning it half-way needs no finalizer.)"""
+        return _BodyChunks(self)
+
+    async def _next_chunk(self) -> bytes | None:
         conn = self._conn
         if conn is None or self._done:
-            return
+            return None
         while True:
             event = conn.h11.next_event()
             if event is h11.NEED_DATA:
@@ -222,14 +226,12 @@ class UpstreamResponse:
                     raise UpstreamError(f"malformed HTTP from the provider: {exc}") from None
                 continue
             if type(event) is h11.Data:
-                yield bytes(event.data)
-            elif type(event) is h11.EndOfMessage:
+                return bytes(event.data)
+            if type(event) is h11.EndOfMessage:
                 self._done = True
-                return
-            elif type(event) is h11.ConnectionClosed:
+                return None
+            if type(event) is h11.ConnectionClosed:
                 raise UpstreamError("the provider closed the connection before the response ended")
-            else:  # pragma: no cover - h11 emits nothing else in a body
-                continue
 
     async def read(self, limit: int = 64 * 1024 * 1024) -> bytes:
         chunks: list[bytes] = []
@@ -254,6 +256,22 @@ class UpstreamResponse:
             self._client._release(conn)
         else:
             await conn.close()
+
+
+class _BodyChunks:
+    __slots__ = ("_response",)
+
+    def __init__(self, response: UpstreamResponse) -> None:
+        self._response = response
+
+    def __aiter__(self) -> _BodyChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self._response._next_chunk()
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
 
 
 async def _receive(conn: _Conn) -> bytes:
