@@ -733,10 +733,62 @@ def _render_contents(req: ChatRequest, ctx: Context, names: _ToolNames) -> list[
     # Gemini cannot continue an assistant prefill; a trailing model turn is dropped (case 7).
     while contents and contents[-1]["role"] == "model":
         contents.pop()
+    _pair_responses(contents)
     for content in contents:
         if content["role"] == "model":
             _ensure_call_signature(content["parts"])
     return contents
+
+
+UNANSWERED_CALL = "the tool call was not answered"
+
+
+def _pair_responses(contents: list[JsonObj]) -> None:
+    """Gemini requires the content after a model turn to answer every functionCall of it, one
+    functionResponse each ("number of function response parts is equal to the number of function call
+    parts"). Answers are put in call order first; a missing one is synthesized as an error, and a
+    response that answers no call of the turn before (an orphan) becomes plain text."""
+    previous_calls: list[JsonObj] = []
+    for i, content in enumerate(contents):
+        if content["role"] == "model":
+            previous_calls = [p["functionCall"] for p in content["parts"] if "functionCall" in p]
+            if previous_calls and (i + 1 == len(contents) or contents[i + 1]["role"] != "user"):
+                contents.insert(i + 1, {"role": "user", "parts": []})
+            continue
+        responses = [p for p in content["parts"] if "functionResponse" in p]
+        if not responses and not previous_calls:
+            continue
+        others = [p for p in content["parts"] if "functionResponse" not in p]
+        answered: list[JsonObj] = []
+        for call in previous_calls:
+            match = _take_response(responses, call)
+            if match is None:
+                fr = {"name": call["name"], "response": {"error": UNANSWERED_CALL}}
+                if "id" in call:
+                    fr["id"] = call["id"]
+                match = {"functionResponse": fr}
+            answered.append(match)
+        orphans = [_orphan_text(p["functionResponse"]) for p in responses]
+        content["parts"] = answered + orphans + others
+        previous_calls = []
+
+
+def _take_response(responses: list[JsonObj], call: JsonObj) -> JsonObj | None:
+    """Remove and return the response answering `call`: same id, else (id-less) same name."""
+    call_id = call.get("id")
+    if call_id is not None:
+        for j, part in enumerate(responses):
+            if part["functionResponse"].get("id") == call_id:
+                return responses.pop(j)
+    for j, part in enumerate(responses):
+        fr = part["functionResponse"]
+        if fr.get("name") == call["name"] and (call_id is None or "id" not in fr):
+            return responses.pop(j)
+    return None
+
+
+def _orphan_text(fr: JsonObj) -> JsonObj:
+    return {"text": f"Result of tool {fr.get('name')}: {dumps_str(fr.get('response'))}"}
 
 
 def _merge_same_role(contents: list[JsonObj]) -> list[JsonObj]:
@@ -1019,8 +1071,8 @@ def _render_thinking(req: ChatRequest, ctx: Context) -> JsonObj:
         out["thinkingBudget"] = -1
     if rc.include_thoughts is not None:
         out["includeThoughts"] = rc.include_thoughts and not off
-    elif out or rc.enabled:
-        out["includeThoughts"] = not off
+    elif (out or rc.enabled) and req.source_format != FORMAT_ID:
+        out["includeThoughts"] = not off  # a Gemini client that did not ask for thoughts gets none
     return out
 
 
