@@ -201,6 +201,10 @@ def _obj(value: Any) -> JsonObj | None:
     return value if isinstance(value, dict) else None
 
 
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _int(value: Any) -> int:
     """A token count from the wire; anything that is not a non-negative integer counts as 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -425,16 +429,16 @@ def _parse_media(block: JsonObj) -> ImagePart | FilePart | None:
     cc = _obj(block.get("cache_control"))
     if block["type"] == "image":
         if kind == "base64" and isinstance(source.get("data"), str):
-            return ImagePart(media_type=source.get("media_type"), data=source["data"], cache_control=cc)
+            return ImagePart(media_type=_str(source.get("media_type")), data=source["data"], cache_control=cc)
         if kind == "url" and isinstance(source.get("url"), str):
             return ImagePart(url=source["url"], cache_control=cc)
         return None
     title = block.get("title") if isinstance(block.get("title"), str) else None
     if kind == "base64" and isinstance(source.get("data"), str):
-        media = source.get("media_type") or "application/pdf"
+        media = _str(source.get("media_type")) or "application/pdf"
         return FilePart(media_type=media, data=source["data"], title=title, cache_control=cc)
     if kind == "text" and isinstance(source.get("data"), str):
-        media = source.get("media_type") or "text/plain"
+        media = _str(source.get("media_type")) or "text/plain"
         return FilePart(media_type=media, text=source["data"], title=title, cache_control=cc)
     if kind == "url" and isinstance(source.get("url"), str):
         return FilePart(url=source["url"], title=title, cache_control=cc)
@@ -522,7 +526,7 @@ def _parse_assistant_blocks(blocks: list[JsonObj], where: str, call_names: dict[
             if text_part.text:
                 parts.append(text_part)
         elif kind == "thinking":
-            origin, token = untag_signature(block.get("signature") or "")
+            origin, token = untag_signature(_str(block.get("signature")) or "")
             thinking = block.get("thinking")
             parts.append(
                 ThinkingPart(
@@ -532,7 +536,7 @@ def _parse_assistant_blocks(blocks: list[JsonObj], where: str, call_names: dict[
                 )
             )
         elif kind == "redacted_thinking":
-            origin, token = untag_signature(block.get("data") or "")
+            origin, token = untag_signature(_str(block.get("data")) or "")
             parts.append(ThinkingPart(signature=token, redacted=True, origin=origin))
         elif kind == "tool_use":
             call_id, name = block.get("id"), block.get("name")
@@ -624,6 +628,8 @@ def _parse_thinking(value: Any, req: ChatRequest) -> None:
     if not isinstance(value, dict):
         raise InvalidRequestError("thinking: expected an object", param="thinking")
     kind = value.get("type")
+    if not isinstance(kind, str):
+        raise InvalidRequestError("thinking.type: expected enabled, adaptive or disabled", param="thinking")
     display = value.get("display") if isinstance(value.get("display"), str) else None
     if kind == "enabled":
         budget = _whole(value.get("budget_tokens"), "thinking.budget_tokens")
@@ -1356,13 +1362,13 @@ def parse_response(body: JsonObj, ctx: Context) -> ChatResponse:
             parts.append(
                 ThinkingPart(
                     text=thinking if isinstance(thinking, str) else "",
-                    signature=block.get("signature") or None,
+                    signature=_str(block.get("signature")) or None,
                     origin=ctx.provider,
                 )
             )
         elif kind == "redacted_thinking":
             parts.append(
-                ThinkingPart(signature=str(block.get("data") or ""), redacted=True, origin=ctx.provider)
+                ThinkingPart(signature=_str(block.get("data")) or "", redacted=True, origin=ctx.provider)
             )
         elif kind == "tool_use":
             name = ctx.client_tool_name(str(block.get("name") or ""))
@@ -1406,7 +1412,9 @@ def _message_id(upstream_id: str) -> str:
 
 
 def _client_token(token: str, origin: str | None, ctx: Context) -> str:
-    """The IR rule: raw for a same-format pair, else tagged with who minted it."""
+    """The IR rule: raw for a same-format pair, else tagged with who minted it. An unsigned thinking
+    block from another format still gets a tag (with an empty token), so the next request tells whose
+    reasoning it was: that upstream may want it back (DeepSeek), Anthropic must not get it."""
     if ctx.upstream_format == ctx.client_format:
         return token
     return tag_signature(token, origin or ctx.provider)
@@ -1437,7 +1445,7 @@ def render_response(resp: ChatResponse, ctx: Context) -> JsonObj:
                     }
                 )
             else:
-                signature = _client_token(part.signature, part.origin, ctx) if part.signature else ""
+                signature = _client_token(part.signature or "", part.origin, ctx)
                 content.append({"type": "thinking", "thinking": part.text, "signature": signature})
         elif isinstance(part, ToolCallPart):
             tool_input = (
@@ -1591,7 +1599,7 @@ class StreamParser:
             return out
         if kind == "redacted_thinking":
             self._blocks[index] = "redacted"
-            return [RedactedThinking(str(block.get("data") or ""), self.ctx.provider)]
+            return [RedactedThinking(_str(block.get("data")) or "", self.ctx.provider)]
         if kind == "tool_use":
             name = self.ctx.client_tool_name(str(block.get("name") or ""))
             call_id = self.ctx.client_call_id(str(block.get("id") or ""))
@@ -1699,6 +1707,8 @@ class StreamRenderer:
         self._stop_sequence: str | None = None
         self._saw_tool = False
         self._refused = False
+        self._signed = False  # the open thinking block got its signature_delta
+        self._foreign = ctx.upstream_format != ctx.client_format
 
     def feed(self, event: StreamEvent) -> bytes:
         if self._done:
@@ -1730,6 +1740,7 @@ class StreamRenderer:
         if isinstance(event, ThinkingSignature):
             head = self._ensure("thinking")
             token = _client_token(event.signature, event.origin, self.ctx)
+            self._signed = True
             return head + self._delta({"type": "signature_delta", "signature": token}) + self._close_block()
         if isinstance(event, RefusalDelta):
             self._refused = True
@@ -1814,6 +1825,7 @@ class StreamRenderer:
     def _open_block(self, kind: str, block: JsonObj) -> bytes:
         self._index += 1
         self._open = kind
+        self._signed = False
         return _frame(
             "content_block_start",
             {"type": "content_block_start", "index": self._index, "content_block": block},
@@ -1822,8 +1834,11 @@ class StreamRenderer:
     def _close_block(self) -> bytes:
         if self._open is None:
             return b""
+        out = b""
+        if self._open == "thinking" and not self._signed and self._foreign:
+            out = self._delta({"type": "signature_delta", "signature": tag_signature("", self.ctx.provider)})
         self._open = None
-        return _frame("content_block_stop", {"type": "content_block_stop", "index": self._index})
+        return out + _frame("content_block_stop", {"type": "content_block_stop", "index": self._index})
 
     def _delta(self, delta: JsonObj) -> bytes:
         return _frame(

@@ -1409,6 +1409,135 @@ def test_requests_from_anthropic_render_valid_for_other_sources(body: JsonObj) -
     )
 
 
+_WIRE_KEYS = st.sampled_from(
+    [
+        "role",
+        "content",
+        "type",
+        "text",
+        "source",
+        "media_type",
+        "data",
+        "url",
+        "tool_use_id",
+        "id",
+        "name",
+        "input",
+        "signature",
+        "thinking",
+        "is_error",
+        "cache_control",
+        "citations",
+        "title",
+        "file_id",
+        "budget_tokens",
+        "display",
+        "effort",
+        "format",
+        "schema",
+        "user_id",
+        "input_schema",
+        "disable_parallel_tool_use",
+        "strict",
+    ]
+)
+_WIRE_WORDS = st.sampled_from(
+    [
+        "text",
+        "image",
+        "document",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "redacted_thinking",
+        "base64",
+        "url",
+        "file",
+        "content",
+        "user",
+        "assistant",
+        "system",
+        "enabled",
+        "adaptive",
+        "disabled",
+        "auto",
+        "any",
+        "tool",
+        "none",
+        "json_schema",
+        "image/png",
+        "application/pdf",
+        "",
+    ]
+)
+_junk = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 70000)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _WIRE_WORDS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_WIRE_KEYS, inner, max_size=5),
+    max_leaves=20,
+)
+
+
+_BLOCK_TYPES = st.sampled_from(
+    [
+        "text",
+        "image",
+        "document",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "redacted_thinking",
+        "server_tool_use",
+        "search_result",
+    ]
+)
+_odd_blocks = st.tuples(_BLOCK_TYPES, st.dictionaries(_WIRE_KEYS, _junk | _WIRE_WORDS, max_size=5)).map(
+    lambda pair: {**pair[1], "type": pair[0]}
+)
+_odd_messages = st.fixed_dictionaries(
+    {
+        "role": st.sampled_from(["user", "assistant", "system"]),
+        "content": _WIRE_WORDS | st.lists(_odd_blocks, max_size=4),
+    }
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(_odd_messages | _junk, max_size=5),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "system",
+                "tools",
+                "tool_choice",
+                "thinking",
+                "output_config",
+                "output_format",
+                "metadata",
+                "stop_sequences",
+                "max_tokens",
+                "temperature",
+                "top_k",
+            ]
+        ),
+        _junk,
+    ),
+)
+def test_odd_requests_raise_only_invalid_request_errors(messages: list[Any], fields: JsonObj) -> None:
+    """Parsers never crash on what a client may send; whatever parses also renders, for both sources."""
+    try:
+        req = am.parse_request({"model": MODEL, "messages": messages, **fields})
+    except InvalidRequestError:
+        return
+    dumps(am.render_request(req, am_ctx()))
+    req.source_format = "openai-chat"
+    dumps(am.render_request(req, up_ctx(cache_control=True)))
+
+
 def assert_valid_pairing(messages: list[JsonObj]) -> None:
     """Anthropic's rules: roles alternate; each tool_use answered first thing in the next user turn;
     no tool_result without a call just before it."""
@@ -1591,10 +1720,16 @@ def test_render_response_signatures_tagged_for_foreign_upstreams_raw_for_anthrop
     out = render_ir(ChatResponse(id="x", model="m", parts=parts), client_ctx("openai-responses"))
     assert out["content"][0]["signature"] == tag_signature("gAAAAenc", "openai")
     assert out["content"][1] == {"type": "redacted_thinking", "data": tag_signature("blob", "openai")}
-    assert out["content"][2] == {"type": "thinking", "thinking": "no token", "signature": ""}
+    # unsigned reasoning still carries whose it was
+    assert out["content"][2] == {
+        "type": "thinking",
+        "thinking": "no token",
+        "signature": tag_signature("", "openai"),
+    }
     # ...and the next request gives the origin back, so only that upstream sees the token again
     req = am.parse_request({"model": MODEL, "messages": [{"role": "assistant", "content": out["content"]}]})
     assert req.messages[0].parts[0] == ThinkingPart(text="r", signature="gAAAAenc", origin="openai")
+    assert req.messages[0].parts[2] == ThinkingPart(text="no token", origin="openai")
     native = render_ir(ChatResponse(id="x", model="m", parts=parts[:1]), am_ctx())
     assert native["content"][0]["signature"] == "gAAAAenc"
 
@@ -1936,6 +2071,24 @@ def test_stream_renderer_signature_only_and_redacted_blocks() -> None:
     assert message.content[0].signature == "EqSig"
     assert message.content[1].type == "redacted_thinking"
     assert message.content[1].data == "EmwK"
+
+
+def test_unsigned_streamed_reasoning_returns_only_to_its_upstream() -> None:
+    """Case 53 (AM half): DeepSeek-style reasoning without a signature -> a thinking block whose tag
+    names the upstream; replayed to that upstream's format, never to Anthropic."""
+    ctx = client_ctx("openai-chat", provider="deepseek")
+    raw = render_stream([StreamStart(id="x", model="m"), ThinkingDelta("why"), TextDelta("answer")], ctx)
+    check_stream(raw)
+    message = sdk_final_message(raw)
+    assert message.content[0].signature == tag_signature("", "deepseek")
+    history = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": message.model_dump(exclude_none=True)["content"]},
+    ]
+    req = am.parse_request({"model": MODEL, "messages": [*history, {"role": "user", "content": "more"}]})
+    assert req.messages[1].parts[0] == ThinkingPart(text="why", origin="deepseek")
+    body = am.render_request(req, am_ctx())
+    assert [b["type"] for b in body["messages"][1]["content"]] == ["text"]
 
 
 def test_stream_renderer_custom_tool_and_refusal() -> None:
