@@ -26,7 +26,15 @@ Invariants and decisions (formats.md §1.3, §4 cases 1-8):
       tool_choice (any/tool) becomes auto;
     - cache_control only when the target understands it, at most 4 breakpoints (the last 4 kept).
 * Usage: IR input = input + cache_read + cache_creation (ir.py); converted at this edge both ways.
-* Stream parsing never parses tool-argument fragments; they are forwarded as they come.
+* Stream parsing never parses tool-argument fragments; they are forwarded as they come (free-form
+  "custom" tools excepted: their `{"input": "..."}` wrapper is unwrapped at block end).
+* Thinking sent to an Anthropic client from another format always carries a tagged signature, even an
+  empty one (`omr1.<provider>.`), so the next request knows whose reasoning it was.
+* Parse -> render within this format is the identity up to Anthropic's own shorthands: string content
+  becomes a list of text blocks, a single plain-text tool_result content becomes a string, `false`
+  flags are omitted. Lossy on purpose (no IR slot): document `citations`/`context`, cache_control on
+  a tool_use that is not its message's last block; tool_result blocks the IR cannot hold
+  (tool_reference, search_result) travel as their JSON text.
 """
 
 from __future__ import annotations
