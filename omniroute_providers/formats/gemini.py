@@ -199,7 +199,10 @@ _RPC_STATUS = {
 }
 RATE_LIMIT_RETRY_MAX_S = 120.0  # a Gemini "quota" 429 that resets within this is a per-minute rate limit
 
-_AUDIO_FORMATS = {"mpeg": "mp3", "mp3": "mp3", "x-wav": "wav", "wave": "wav", "wav": "wav"}
+_AUDIO_FORMATS = {"mpeg": "mp3", "mp3": "mp3", "x-wav": "wav", "wave": "wav", "wav": "wav", "pcm": "pcm16"}
+_AUDIO_MIME = {"pcm16": "audio/pcm", "mp3": "audio/mp3", "wav": "audio/wav"}
+# Gemini rejects a request without contents; a system-only request gets this minimal user turn.
+MINIMAL_USER_TEXT = "Continue."
 _IMAGE_MAGIC = (
     ("iVBORw0KGgo", "image/png"),
     ("/9j/", "image/jpeg"),
@@ -661,7 +664,7 @@ def render_request(req: ChatRequest, ctx: Context) -> JsonObj:
         contents = _merge_same_role(contents)
     elif system:
         body["systemInstruction"] = {"parts": [{"text": t} for t in system]}
-    body["contents"] = contents
+    body["contents"] = contents or [{"role": "user", "parts": [{"text": MINIMAL_USER_TEXT}]}]
     tools = _render_tools(req, ctx, names)
     if tools:
         body["tools"] = tools
@@ -854,7 +857,7 @@ def _render_part(
         return _render_media(part)
     if isinstance(part, AudioPart):
         fmt = part.format.lower()
-        return {"inlineData": {"mimeType": f"audio/{fmt}", "data": part.data}}
+        return {"inlineData": {"mimeType": _AUDIO_MIME.get(fmt, f"audio/{fmt}"), "data": part.data}}
     if isinstance(part, ToolCallPart):
         return _render_call(part, req, ctx, names)
     if isinstance(part, ToolResultPart):
@@ -1573,6 +1576,7 @@ class StreamRenderer:
         self._usage: Usage | None = None
         self._reason: str | None = None
         self._refused = False
+        self._in_thought = False  # the last content part written was a thought
 
     def _frame(self, obj: JsonObj) -> bytes:
         data = dumps(obj)
@@ -1593,13 +1597,18 @@ class StreamRenderer:
 
     def feed(self, event: StreamEvent) -> bytes:
         if isinstance(event, TextDelta):
+            self._in_thought = False
             return self._parts_chunk([{"text": event.text}]) if event.text else b""
         if isinstance(event, ThinkingDelta):
+            self._in_thought = True
             return self._parts_chunk([{"text": event.text, "thought": True}]) if event.text else b""
         if isinstance(event, (ThinkingSignature, RedactedThinking)):
             token = event.signature if isinstance(event, ThinkingSignature) else event.data
-            sig = _client_signature(token, event.origin, self.ctx)
-            return self._parts_chunk([{"text": "", "thought": True, "thoughtSignature": sig}])
+            part: JsonObj = {"text": "", "thoughtSignature": _client_signature(token, event.origin, self.ctx)}
+            if self._in_thought or isinstance(event, RedactedThinking):
+                part["thought"] = True  # closes a thought run; after text it rides a plain empty part
+            self._in_thought = False
+            return self._parts_chunk([part])
         if isinstance(event, RefusalDelta):
             self._refused = True
             return self._parts_chunk([{"text": event.text}]) if event.text else b""
@@ -1633,6 +1642,7 @@ class StreamRenderer:
         if call is None:
             return b""
         call_id, name, kind, fragments = call
+        self._in_thought = False
         part = _client_call(call_id, name, "".join(fragments), kind, sig, origin, self.ctx)
         return self._parts_chunk([part])
 

@@ -2112,3 +2112,97 @@ def test_rendering_valid_ir_never_raises_and_is_accepted(req: ChatRequest, style
             assert len(sentinels) <= 1
             if sentinels:
                 assert calls[0] is sentinels[0], "the sentinel goes on the first call only"
+
+
+def test_unanswered_calls_get_an_error_response_and_orphan_results_become_text() -> None:
+    req = oc_request(
+        messages=[
+            Message("user", [TextPart("go")]),
+            Message(
+                "assistant",
+                [
+                    ToolCallPart(id="c1", name="f", arguments="{}"),
+                    ToolCallPart(id="c2", name="g", arguments="{}"),
+                ],
+            ),
+            Message("tool", [ToolResultPart(call_id="c2", content=[TextPart("g done")])]),
+            Message("user", [TextPart("and?")]),
+            Message("tool", [ToolResultPart(call_id="nowhere", name="h", content=[TextPart("stray")])]),
+        ]
+    )
+    body = g.render_request(req, upstream_ctx())
+    assert_valid_request(body)
+    assert body["contents"][2]["parts"] == [
+        {"functionResponse": {"name": "f", "response": {"error": g.UNANSWERED_CALL}, "id": "c1"}},
+        {"functionResponse": {"name": "g", "response": {"output": "g done"}, "id": "c2"}},
+        {"text": 'Result of tool h: {"output":"stray"}'},
+        {"text": "and?"},
+    ]
+
+
+def test_a_conversation_with_no_user_turn_gets_a_minimal_one() -> None:
+    req = oc_request(system=[TextPart("You are terse.")], messages=[Message("assistant", [TextPart("Hi")])])
+    body = g.render_request(req, upstream_ctx())
+    assert_valid_request(body)
+    assert body["contents"] == [{"role": "user", "parts": [{"text": g.MINIMAL_USER_TEXT}]}]
+
+
+def test_audio_input_goes_inline_with_a_gemini_mime_type() -> None:
+    req = g.parse_request(
+        {"contents": [{"parts": [{"inlineData": {"mimeType": "audio/wav", "data": "UklG"}}]}]}
+    )
+    body = g.render_request(req, gemini_ctx())
+    assert body["contents"][0]["parts"] == [{"inlineData": {"mimeType": "audio/wav", "data": "UklG"}}]
+
+
+def test_stream_signature_after_text_rides_a_plain_empty_part() -> None:
+    events: list[StreamEvent] = [
+        StreamStart(id="r", model="m"),
+        ThinkingDelta("t"),
+        ThinkingSignature("A", "gemini"),
+        TextDelta("x"),
+        ThinkingSignature("B", "gemini"),
+        Finish("stop"),
+    ]
+    chunks = sse_objects(render_stream(events, gemini_ctx()))
+    parts = [p for c in chunks for p in c["candidates"][0].get("content", {}).get("parts", [])]
+    assert parts == [
+        {"text": "t", "thought": True},
+        {"text": "", "thoughtSignature": "A", "thought": True},
+        {"text": "x"},
+        {"text": "", "thoughtSignature": "B"},
+    ]
+
+
+def test_streamed_thoughts_and_call_signature_replay_on_the_same_call_next_turn() -> None:
+    # case 48: S GG -> AM, then the AM client's next turn goes back to Gemini
+    raw = sse(
+        chunk({"text": "weighing options", "thought": True}),
+        chunk(
+            {"functionCall": {"name": "search", "args": {"q": "x"}}, "thoughtSignature": SIG}, finish="STOP"
+        ),
+    )
+    acc = StreamAccumulator()
+    for ev in parse_stream(raw, upstream_ctx(client_format="anthropic", provider="gemini")):
+        acc.feed(ev)
+    resp = acc.result()
+    assert resp.stop_reason == "tool_calls"
+    thinking, call = resp.parts
+    assert thinking == ThinkingPart("weighing options")
+    assert isinstance(call, ToolCallPart)
+    assert (call.signature, call.origin) == (SIG, "gemini")
+    # the Anthropic client sends the blocks back; its parser untags the origin ("gemini")
+    history = oc_request(
+        source_format="anthropic",
+        messages=[
+            Message("user", [TextPart("find x")]),
+            Message("assistant", [ThinkingPart("weighing options", origin="gemini"), call]),
+            Message("tool", [ToolResultPart(call_id=call.id, content=[TextPart("found")])]),
+        ],
+    )
+    body = g.render_request(history, upstream_ctx(client_format="anthropic", provider="gemini"))
+    assert_valid_request(body)
+    model = body["contents"][1]["parts"]
+    assert model[0] == {"text": "weighing options", "thought": True}
+    assert model[1]["thoughtSignature"] == SIG
+    assert model[1]["functionCall"]["name"] == "search"
