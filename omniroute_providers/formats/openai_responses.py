@@ -426,7 +426,7 @@ class _InputParser:
         token = _opt_str(item, "encrypted_content", f"{where}.")
         origin, raw, redacted = _split_token(token) if token else (None, None, False)
         item_id = _opt_str(item, "id", f"{where}.")
-        key = item_id or raw
+        key = _reasoning_key(item_id, raw)
         if key and (content is not None or (summary or []) != _summary_list(text)):
             self.private.setdefault("reasoning", {})[key] = {
                 "text": text,
@@ -434,6 +434,11 @@ class _InputParser:
                 "content": content,
             }
         return ThinkingPart(text, raw, redacted=redacted, origin=origin, item_id=item_id)
+
+
+def _reasoning_key(item_id: str | None, token: str | None) -> str:
+    """Which reasoning item a ThinkingPart came from (for the private summary/content record)."""
+    return f"{item_id}|{token}" if item_id or token else ""
 
 
 def _has_content(msg: Message) -> bool:
@@ -531,7 +536,8 @@ def _file_part(raw: JsonObj, where: str) -> FilePart:
         return FilePart(media_type=guessed, data=file_data, filename=filename)  # bare base64
     file_url = raw.get("file_url")
     if isinstance(file_url, str) and file_url:
-        return FilePart(media_type=guessed, url=file_url, filename=filename)
+        media_type = guessed or mimetypes.guess_type(file_url.split("?", 1)[0])[0]
+        return FilePart(media_type=media_type, url=file_url, filename=filename)
     file_id = raw.get("file_id")
     if isinstance(file_id, str) and file_id:
         return FilePart(media_type=guessed, file_id=file_id, filename=filename)
@@ -642,7 +648,7 @@ def _parse_text(body: JsonObj, req: ChatRequest, extras: JsonObj) -> None:
             req.response_format = ResponseFormat(kind)
         else:
             rest["format"] = fmt  # unknown format type: carried for a Responses upstream only
-    if rest:
+    if rest or not t:
         extras["text"] = rest
 
 
@@ -671,7 +677,7 @@ def render_request(req: ChatRequest, ctx: Context) -> JsonObj:
         body["parallel_tool_calls"] = req.parallel_tool_calls
     reasoning_on = _render_reasoning(req, ctx, body, same)
     include = list(req.include) if same else []
-    if reasoning_on and not store and ENCRYPTED_REASONING not in include:
+    if reasoning_on and not store and not same:
         include.append(ENCRYPTED_REASONING)  # stateless: the only way to replay reasoning next turn
     if include:
         body["include"] = include
@@ -691,7 +697,7 @@ def render_request(req: ChatRequest, ctx: Context) -> JsonObj:
         body["prompt_cache_key"] = req.cache_key
     if req.user:
         body[private.get("user_field", "user")] = req.user
-    if req.metadata:
+    if req.metadata is not None:
         body["metadata"] = req.metadata
     if req.stream:
         body["stream"] = True
@@ -811,8 +817,10 @@ class _RequestItems:
         if isinstance(part, TextPart):
             if not assistant:
                 return {"type": "input_text", "text": part.text}
-            annotations = part.citations if self.same and part.citations else []
-            return {"type": "output_text", "text": part.text, "annotations": annotations}
+            out: JsonObj = {"type": "output_text", "text": part.text}
+            if self.same and part.citations:  # annotations are Responses-shaped only from a Responses client
+                out["annotations"] = part.citations
+            return out
         if isinstance(part, RefusalPart):
             if assistant:
                 return {"type": "refusal", "refusal": part.text}
@@ -874,7 +882,7 @@ class _RequestItems:
         if self.store and part.item_id:
             item["id"] = part.item_id
         summary: object = _summary_list(part.text)
-        key = part.item_id or part.signature
+        key = _reasoning_key(part.item_id, part.signature)
         saved = (self.private.get("reasoning") or {}).get(key) if key else None
         if isinstance(saved, dict) and saved.get("text") == part.text:
             summary = saved.get("summary") or []
