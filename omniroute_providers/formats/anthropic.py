@@ -1024,6 +1024,9 @@ class _RequestRenderer:
                 out.append(self.settle_results(turn, pending))
                 pending = []
                 continue
+            if turn.role == "system":
+                out.append(turn)  # an in-conversation system message does not end the tool exchange
+                continue
             if pending:
                 out.append(self.settle_results(_Turn("user", []), pending))
             out.append(turn)

@@ -1027,6 +1027,23 @@ def test_reminder_between_tool_call_and_result_does_not_break_pairing() -> None:
     assert msgs[2]["content"][0]["type"] == "tool_result"
 
 
+def test_system_message_between_call_and_result_keeps_the_pair_for_anthropic_clients() -> None:
+    body = {
+        "model": MODEL,
+        "max_tokens": 100,
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "go"}]},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}],
+            },
+            {"role": "system", "content": [{"type": "text", "text": "<env/>"}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "r"}]},
+        ],
+    }
+    assert am.render_request(am.parse_request(body), am_ctx()) == body
+
+
 def test_tool_result_with_image() -> None:
     req = foreign(
         messages=[
