@@ -216,6 +216,7 @@ _IMAGE_MAGIC = (
 # ==========================================================================================================
 
 _SNAKE_CACHE: dict[str, str] = {}
+_INT_TEXT = re.compile(r"-?[0-9]{1,19}")  # an int64 written as a JSON string
 
 
 def _snake(name: str) -> str:
@@ -264,7 +265,7 @@ def _int(value: Any, what: str) -> int | None:
         return None
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if isinstance(value, str) and _INT_TEXT.fullmatch(value):
         return int(value)  # proto-JSON writes int64 as strings
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequestError(f"{what} must be an integer")
@@ -1200,6 +1201,8 @@ def _response_part(part: JsonObj, ctx: Context, custom: frozenset[str]) -> list[
         return [ImagePart(media_type=inline.get("mimeType"), data=str(inline.get("data") or ""))]
     if sig and not _has_data(part):
         return [ThinkingPart(signature=sig, origin=ctx.provider)]
+    if "text" in part or "functionCall" in part:
+        return []  # malformed text/call: nothing a client could use
     return [OpaquePart(FORMAT_ID, part)]
 
 
@@ -1272,7 +1275,7 @@ def _client_call(
 
 def _count(meta: JsonObj, name: str) -> int:
     v = _f(meta, name)
-    if isinstance(v, str) and v.isdigit():
+    if isinstance(v, str) and _INT_TEXT.fullmatch(v):
         return int(v)
     return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
 
@@ -1444,6 +1447,8 @@ class StreamParser:
         if sig and not _has_data(part):
             out.append(ThinkingSignature(sig, self.ctx.provider))
             return
+        if "text" in part or "functionCall" in part:
+            return  # malformed text/call: nothing a client could use
         self._saw_content = True
         out.append(OpaqueBlock(FORMAT_ID, part))
 
@@ -1483,6 +1488,7 @@ class StreamParser:
         return out
 
 
+MAX_PARTIAL_INDEX = 10_000
 _PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]|\['([^']*)'\]")
 
 
@@ -1504,7 +1510,8 @@ class _PartialCall:
         self.sig = sig or self.sig
         if isinstance(fc.get("args"), dict):
             self.args.update(fc["args"])
-        for pa in fc.get("partialArgs") or ():
+        partial = fc.get("partialArgs")
+        for pa in partial if isinstance(partial, list) else ():
             if isinstance(pa, dict) and isinstance(pa.get("jsonPath"), str):
                 self._set(pa)
 
@@ -1513,8 +1520,8 @@ class _PartialCall:
             int(m.group(2)) if m.group(2) is not None else (m.group(1) or m.group(3) or "")
             for m in _PATH_TOKEN.finditer(pa["jsonPath"])
         ]
-        if not keys:
-            return
+        if not keys or any(isinstance(k, int) and k > MAX_PARTIAL_INDEX for k in keys):
+            return  # an absurd array index would make us allocate the whole array
         if "stringValue" in pa:
             value: Any = str(pa["stringValue"])
         elif "numberValue" in pa:

@@ -8,6 +8,7 @@ rendered responses and stream chunks are validated with GenerateContentResponse.
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import itertools
 from typing import Any
@@ -2206,3 +2207,156 @@ def test_streamed_thoughts_and_call_signature_replay_on_the_same_call_next_turn(
     assert model[0] == {"text": "weighing options", "thought": True}
     assert model[1]["thoughtSignature"] == SIG
     assert model[1]["functionCall"]["name"] == "search"
+
+
+_json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=4)
+)
+_json = st.recursive(
+    _json_leaf,
+    lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.text(max_size=4), c, max_size=3)),
+    max_leaves=8,
+)
+_part_keys = [
+    "text",
+    "thought",
+    "thoughtSignature",
+    "inlineData",
+    "fileData",
+    "functionCall",
+    "functionResponse",
+    "inline_data",
+]
+_sub_keys = [
+    "mimeType",
+    "data",
+    "fileUri",
+    "name",
+    "args",
+    "id",
+    "response",
+    "parts",
+    "partialArgs",
+    "willContinue",
+]
+
+
+def _fuzzy(keys: list[str], inner: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(st.sampled_from(keys), st.one_of(_json, inner), max_size=4)
+
+
+_fuzzy_part = _fuzzy(_part_keys, _fuzzy(_sub_keys, _json))
+_fuzzy_body = st.fixed_dictionaries(
+    {},
+    optional={
+        "contents": st.one_of(
+            _json,
+            st.lists(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "role": st.one_of(st.sampled_from(["user", "model"]), _json),
+                        "parts": st.one_of(_json, st.lists(_fuzzy_part, max_size=3)),
+                    },
+                ),
+                max_size=3,
+            ),
+        ),
+        "systemInstruction": st.one_of(
+            _json, st.fixed_dictionaries({"parts": st.lists(_fuzzy_part, max_size=2)})
+        ),
+        "tools": st.one_of(
+            _json,
+            st.lists(
+                _fuzzy(
+                    ["functionDeclarations", "googleSearch"],
+                    st.lists(_fuzzy(["name", "parameters", "parametersJsonSchema", "description"], _json)),
+                ),
+                max_size=2,
+            ),
+        ),
+        "toolConfig": st.one_of(
+            _json,
+            st.fixed_dictionaries({"functionCallingConfig": _fuzzy(["mode", "allowedFunctionNames"], _json)}),
+        ),
+        "generationConfig": st.one_of(
+            _json,
+            _fuzzy(
+                [
+                    "temperature",
+                    "topK",
+                    "maxOutputTokens",
+                    "stopSequences",
+                    "responseMimeType",
+                    "responseSchema",
+                    "thinkingConfig",
+                    "seed",
+                ],
+                _fuzzy(["thinkingBudget", "thinkingLevel", "includeThoughts", "type"], _json),
+            ),
+        ),
+    },
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(_fuzzy_body)
+def test_parse_request_raises_only_invalid_request_errors(body: dict[str, Any]) -> None:
+    try:
+        req = g.parse_request(body)
+    except InvalidRequestError:
+        return
+    with contextlib.suppress(InvalidRequestError):  # e.g. a fileData URL Gemini cannot read
+        g.render_request(req, gemini_ctx())
+
+
+_fuzzy_response = st.fixed_dictionaries(
+    {},
+    optional={
+        "candidates": st.one_of(
+            _json,
+            st.lists(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "content": st.one_of(
+                            _json, st.fixed_dictionaries({"parts": st.lists(_fuzzy_part, max_size=3)})
+                        ),
+                        "finishReason": st.one_of(_json, st.sampled_from(["STOP", "SAFETY", "MAX_TOKENS"])),
+                    },
+                ),
+                max_size=2,
+            ),
+        ),
+        "usageMetadata": st.one_of(
+            _json,
+            _fuzzy(
+                ["promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount", "totalTokenCount"], _json
+            ),
+        ),
+        "promptFeedback": _json,
+        "responseId": _json,
+    },
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_fuzzy_response, min_size=1, max_size=4))
+def test_upstream_responses_and_streams_never_crash_the_translators(chunks: list[dict[str, Any]]) -> None:
+    # Unknown part kinds are carried verbatim (OpaquePart), so garbage parts may come out as garbage;
+    # what must hold is that nothing raises and every frame is a well-formed chunk.
+    ctx = upstream_ctx(signatures=SignatureCache())
+    for body in chunks:
+        resp = g.parse_response(body, ctx)
+        rendered = g.render_response(resp, gemini_ctx())
+        assert rendered["candidates"][0]["content"]["role"] == "model"
+    parser = g.StreamParser(ctx)
+    renderer = g.StreamRenderer(client_ctx())
+    out = b""
+    for body in chunks:
+        for ev in parser.feed(SSEEvent(dumps(body))):
+            out += renderer.feed(ev)
+    for ev in parser.close():
+        out += renderer.feed(ev)
+    frames = sse_objects(out + renderer.close())
+    assert frames[-1]["candidates"][0]["finishReason"]
