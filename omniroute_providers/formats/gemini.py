@@ -19,16 +19,23 @@ Invariants and decisions:
 * Thought signatures follow the IR origin rules. Gemini CLI's `skip_thought_signature_validator` means
   "no signature". Toward Gemini, a model turn whose functionCalls carry no valid signature gets that
   sentinel on its FIRST functionCall only (what Gemini validates); thinking of other origins is dropped.
+* Thought signatures minted elsewhere reach Gemini clients tagged (ir.tag_signature) and base64-encoded,
+  since thoughtSignature is `bytes` to the SDKs; parse_request recognises and untags both forms.
 * render_request drops a trailing model turn: Gemini cannot continue an assistant prefill (formats.md
-  case 7) and a trailing turn with unanswered functionCalls is invalid too.
+  case 7) and a trailing turn with unanswered functionCalls is invalid too. The content after a model
+  turn answers each of its functionCalls exactly once, in call order: a missing answer is synthesized
+  as `{error: UNANSWERED_CALL}`, a response to no call becomes user text. No contents at all (a
+  system-only request) -> one MINIMAL_USER_TEXT user turn.
 * http(s) media must have been inlined by the pipeline before rendering (it fetches with an SSRF guard);
   a URL still left that is not gs://, a Files-API URI or YouTube raises InvalidRequestError.
 * finishReason: STOP -> stop; MAX_TOKENS -> length; SAFETY, RECITATION, LANGUAGE, BLOCKLIST,
-  PROHIBITED_CONTENT, SPII, OTHER and IMAGE_* -> content_filter (OTHER is what Gemini reports for
-  unexplained blocks); MALFORMED_FUNCTION_CALL, UNEXPECTED_TOOL_CALL, TOO_MANY_TOOL_CALLS,
-  MALFORMED_RESPONSE, MISSING_THOUGHT_SIGNATURE -> error (the model's attempt failed; the caller may
-  retry). A non-success finish with no content gets an explanatory text so a client never sees an
-  empty success. functionCalls present -> tool_calls.
+  PROHIBITED_CONTENT, SPII, MODEL_ARMOR, OTHER, NO_IMAGE and IMAGE_* -> content_filter (OTHER is what
+  Gemini reports for unexplained blocks); MALFORMED_FUNCTION_CALL, UNEXPECTED_TOOL_CALL,
+  TOO_MANY_TOOL_CALLS, MALFORMED_RESPONSE, MISSING_THOUGHT_SIGNATURE -> error (the model's attempt
+  failed; the caller may retry); unknown values -> stop. A non-success finish with no content gets an
+  explanatory text so a client never sees an empty success. functionCalls present -> tool_calls.
+* Errors: a 429 whose RetryInfo resets within RATE_LIMIT_RETRY_MAX_S is a rate limit even when Gemini
+  words it as "exceeded your current quota"; "API key not valid" (a 400) is a credential failure.
 * Only the first candidate is translated (candidateCount > 1 is sent upstream but extra candidates are
   not carried through the IR).
 """
@@ -474,8 +481,9 @@ def _parse_parts(parts: list[Any], ci: int, turns: _Turns) -> list[Part]:
         media = _parse_media(part, where)
         if media is not None:
             out.append(media)
-        elif sig and not _has_data(part):
-            out.append(ThinkingPart(signature=sig, origin=origin))
+        elif not _has_data(part):
+            if sig:  # a signature alone (Gemini puts one on an otherwise empty part)
+                out.append(ThinkingPart(signature=sig, origin=origin))
         else:
             out.append(OpaquePart(FORMAT_ID, part))  # executableCode, codeExecutionResult, toolCall, ...
     return out
@@ -1201,8 +1209,8 @@ def _response_part(part: JsonObj, ctx: Context, custom: frozenset[str]) -> list[
         return [ImagePart(media_type=inline.get("mimeType"), data=str(inline.get("data") or ""))]
     if sig and not _has_data(part):
         return [ThinkingPart(signature=sig, origin=ctx.provider)]
-    if "text" in part or "functionCall" in part:
-        return []  # malformed text/call: nothing a client could use
+    if "text" in part or "functionCall" in part or not _has_data(part):
+        return []  # malformed or empty: nothing a client could use
     return [OpaquePart(FORMAT_ID, part)]
 
 
@@ -1447,8 +1455,8 @@ class StreamParser:
         if sig and not _has_data(part):
             out.append(ThinkingSignature(sig, self.ctx.provider))
             return
-        if "text" in part or "functionCall" in part:
-            return  # malformed text/call: nothing a client could use
+        if "text" in part or "functionCall" in part or not _has_data(part):
+            return  # malformed or empty: nothing a client could use
         self._saw_content = True
         out.append(OpaqueBlock(FORMAT_ID, part))
 

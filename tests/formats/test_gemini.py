@@ -398,8 +398,7 @@ def test_signatures_on_text_and_empty_parts_become_signature_only_thinking() -> 
         TextPart("answer"),
         ThinkingPart(signature=SIG),
         ThinkingPart(signature="claude-sig", origin="anthropic"),
-        OpaquePart("gemini", {"thoughtSignature": g.SKIP_SIGNATURE}),
-    ]
+    ], "a part holding only the bypass sentinel carries nothing"
 
 
 def test_base64_tagged_signature_from_a_gemini_client_is_untagged() -> None:
