@@ -296,6 +296,7 @@ def _sniff_image(data: str) -> str:
     return "image/png"
 
 
+_REDACTED = "redacted:"  # inside a tagged token: the block was redacted thinking (its data is the token)
 _TAG_B64_PREFIX = "b21yMS"  # base64 of "omr1" (SIGNATURE_TAG): how a tagged token looks to Gemini clients
 
 
@@ -313,14 +314,21 @@ def _native_signature(raw: Any) -> tuple[str | None, str | None]:
     return untag_signature(raw)
 
 
-def _client_signature(token: str, origin: str | None, ctx: Context) -> str:
+def _client_thinking(text: str, sig: str | None, origin: str | None) -> ThinkingPart:
+    """A client-sent thought -> ThinkingPart; a foreign token marked redacted is redacted thinking."""
+    if origin is not None and sig is not None and sig.startswith(_REDACTED):
+        return ThinkingPart(text=text, signature=sig[len(_REDACTED) :], redacted=True, origin=origin)
+    return ThinkingPart(text=text, signature=sig, origin=origin)
+
+
+def _client_signature(token: str, origin: str | None, ctx: Context, *, redacted: bool = False) -> str:
     """A signature as a Gemini client sees it: raw between like formats, else tagged with its origin.
 
     thoughtSignature is `bytes` on the wire (base64), and SDKs validate it as such, so the tagged form
     is base64-encoded too; _native_signature recognises it when the client sends it back."""
     if ctx.upstream_format == ctx.client_format:
         return token
-    tagged = tag_signature(token, origin or ctx.provider)
+    tagged = tag_signature(_REDACTED + token if redacted else token, origin or ctx.provider)
     return base64.b64encode(tagged.encode("utf-8", "surrogatepass")).decode("ascii")
 
 
@@ -463,12 +471,12 @@ def _parse_parts(parts: list[Any], ci: int, turns: _Turns) -> list[Part]:
             text = _text(text, f"{where}.text")
             if _f(part, "thought") is True:
                 if text or sig:
-                    out.append(ThinkingPart(text=text, signature=sig, origin=origin))
+                    out.append(_client_thinking(text, sig, origin))
                 continue
             if text:
                 out.append(TextPart(text))
             if sig:
-                out.append(ThinkingPart(signature=sig, origin=origin))
+                out.append(_client_thinking("", sig, origin))
             continue
         fc = _f(part, "functionCall")
         if fc is not None:
@@ -483,7 +491,7 @@ def _parse_parts(parts: list[Any], ci: int, turns: _Turns) -> list[Part]:
             out.append(media)
         elif not _has_data(part):
             if sig:  # a signature alone (Gemini puts one on an otherwise empty part)
-                out.append(ThinkingPart(signature=sig, origin=origin))
+                out.append(_client_thinking("", sig, origin))
         else:
             out.append(OpaquePart(FORMAT_ID, part))  # executableCode, codeExecutionResult, toolCall, ...
     return out
@@ -1235,8 +1243,13 @@ def _client_parts(parts: list[Part], ctx: Context) -> list[JsonObj]:
     out: list[JsonObj] = []
     for part in parts:
         if isinstance(part, ThinkingPart):
-            sig = _client_signature(part.signature, part.origin, ctx) if part.signature else None
-            if not part.text and sig and out and "text" in out[-1] and "thoughtSignature" not in out[-1]:
+            sig = (
+                _client_signature(part.signature, part.origin, ctx, redacted=part.redacted)
+                if part.signature
+                else None
+            )
+            attachable = out and "text" in out[-1] and "thoughtSignature" not in out[-1]
+            if not part.text and sig and not part.redacted and attachable:
                 out[-1]["thoughtSignature"] = sig  # the signature rode on the part before it
                 continue
             item: JsonObj = {"text": part.text, "thought": True}
@@ -1618,9 +1631,11 @@ class StreamRenderer:
             self._in_thought = True
             return self._parts_chunk([{"text": event.text, "thought": True}]) if event.text else b""
         if isinstance(event, (ThinkingSignature, RedactedThinking)):
-            token = event.signature if isinstance(event, ThinkingSignature) else event.data
-            part: JsonObj = {"text": "", "thoughtSignature": _client_signature(token, event.origin, self.ctx)}
-            if self._in_thought or isinstance(event, RedactedThinking):
+            redacted = isinstance(event, RedactedThinking)
+            token = event.data if isinstance(event, RedactedThinking) else event.signature
+            sig = _client_signature(token, event.origin, self.ctx, redacted=redacted)
+            part: JsonObj = {"text": "", "thoughtSignature": sig}
+            if self._in_thought or redacted:
                 part["thought"] = True  # closes a thought run; after text it rides a plain empty part
             self._in_thought = False
             return self._parts_chunk([part])

@@ -64,6 +64,7 @@ from omniroute_providers.ir import (
     Usage,
     UsageUpdate,
     effective_stop_reason,
+    response_events,
     tag_signature,
 )
 
@@ -2359,3 +2360,29 @@ def test_upstream_responses_and_streams_never_crash_the_translators(chunks: list
         out += renderer.feed(ev)
     frames = sse_objects(out + renderer.close())
     assert frames[-1]["candidates"][0]["finishReason"]
+
+
+def test_redacted_thinking_survives_a_round_trip_through_a_gemini_client() -> None:
+    ctx = client_ctx()
+    resp = ChatResponse(
+        id="r",
+        model="m",
+        parts=[
+            TextPart("a"),
+            ThinkingPart(signature="OPAQUE", redacted=True, origin="anthropic"),
+            TextPart("b"),
+        ],
+    )
+    body = g.render_response(resp, ctx)
+    assert_valid_response(body)
+    parts = body["candidates"][0]["content"]["parts"]
+    assert parts[1]["thought"] is True
+    stream = render_stream([StreamStart(id="r", model="m"), *response_events(resp)[1:]], ctx)
+    streamed = [
+        p for c in sse_objects(stream) for p in c["candidates"][0].get("content", {}).get("parts", [])
+    ]
+    assert streamed[1] == parts[1]
+    req = g.parse_request(
+        {"contents": [{"role": "user", "parts": [{"text": "q"}]}, {"role": "model", "parts": parts}]}
+    )
+    assert req.messages[1].parts == resp.parts
