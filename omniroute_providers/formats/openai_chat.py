@@ -49,7 +49,7 @@ from omniroute import (
 )
 from omniroute_providers.formats.common import error_from_status, format_retry_after, retry_after_from_headers
 from omniroute_providers.formats.names import sanitize_tool_name, shorten_call_id
-from omniroute_providers.formats.schema import strip_json_schema_meta
+from omniroute_providers.formats.schema import strip_json_schema_meta, to_openai_strict_schema
 from omniroute_providers.formats.sse import DONE, SSEEvent
 from omniroute_providers.formats.think_tags import ThinkTagSplitter, split_think_tags
 from omniroute_providers.ir import (
@@ -111,6 +111,8 @@ EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"}
 # Budget -> effort when a client gave a thinking budget (Anthropic/Gemini) and the upstream takes an effort.
 EFFORT_LOW_MAX_BUDGET = 1024
 EFFORT_MEDIUM_MAX_BUDGET = 8192
+
+_OPENAI_FORMATS = frozenset({FORMAT_ID, "openai-responses"})  # formats that share OpenAI's semantics
 
 # Top-level request fields the IR interprets; everything else is carried in req.extras.
 _KNOWN_REQUEST_FIELDS = frozenset(
@@ -397,6 +399,8 @@ def _content_part(item: object, where: str) -> Part | None:
     if kind == "refusal":
         refusal = item.get("refusal")
         return RefusalPart(refusal) if isinstance(refusal, str) and refusal else None
+    if not isinstance(kind, str) or not kind:
+        raise _bad(f"`{where}.type` is required", f"{where}.type")
     return OpaquePart(FORMAT_ID, item)
 
 
@@ -654,7 +658,7 @@ def render_request(req: ChatRequest, ctx: Context) -> JsonObj:
         if req.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = req.parallel_tool_calls
     if req.response_format is not None:
-        body["response_format"] = _render_response_format(req.response_format)
+        body["response_format"] = _render_response_format(req.response_format, req.source_format)
     effort = _effort(req.reasoning) if ctx.caps.thinking_style != "none" else None
     if effort is not None:
         body["reasoning_effort"] = effort
@@ -682,7 +686,7 @@ def render_request(req: ChatRequest, ctx: Context) -> JsonObj:
         body["stop"] = list(req.stop)
     if req.user:
         body["user"] = _short_user(req.user)
-    if req.metadata is not None and req.source_format in (FORMAT_ID, "openai-responses"):
+    if req.metadata is not None and req.source_format in _OPENAI_FORMATS:
         body["metadata"] = req.metadata
     if req.stream:
         body["stream"] = True
@@ -755,7 +759,10 @@ def _render_tools(req: ChatRequest, ctx: Context) -> list[JsonObj]:
                 )
             fn["parameters"] = _custom_tool_params()
         elif tool.parameters is not None:
-            fn["parameters"] = strip_json_schema_meta(tool.parameters)
+            params = strip_json_schema_meta(tool.parameters)
+            if tool.strict and req.source_format not in _OPENAI_FORMATS:
+                params = to_openai_strict_schema(params)
+            fn["parameters"] = params
         if description:
             fn["description"] = description
         if tool.strict is not None and tool.kind == "function":
@@ -773,16 +780,24 @@ def _render_tool_choice(req: ChatRequest, ctx: Context) -> JsonObj | str | None:
     return choice.mode if choice.mode in ("none", "auto", "required") else "auto"
 
 
-def _render_response_format(fmt: ResponseFormat) -> JsonObj:
-    if fmt.kind == "json_schema":
-        spec: JsonObj = {"name": fmt.name or "response"}
-        if fmt.description:
-            spec["description"] = fmt.description
-        spec["schema"] = strip_json_schema_meta(fmt.schema) if fmt.schema is not None else {"type": "object"}
-        if fmt.strict is not None:
-            spec["strict"] = fmt.strict
-        return {"type": "json_schema", "json_schema": spec}
-    return {"type": fmt.kind}
+def _render_response_format(fmt: ResponseFormat, source_format: str) -> JsonObj:
+    if fmt.kind != "json_schema":
+        return {"type": fmt.kind}
+    schema = strip_json_schema_meta(fmt.schema) if fmt.schema is not None else {"type": "object"}
+    strict = fmt.strict
+    if source_format not in _OPENAI_FORMATS:
+        # Anthropic and Gemini enforce their schemas; OpenAI does so only in strict mode, whose rules
+        # (no extra properties, every property required) the client's schema may not follow yet
+        strict = strict is not False
+        if strict:
+            schema = to_openai_strict_schema(schema)
+    spec: JsonObj = {"name": fmt.name or "response"}
+    if fmt.description:
+        spec["description"] = fmt.description
+    spec["schema"] = schema
+    if strict is not None:
+        spec["strict"] = strict
+    return {"type": "json_schema", "json_schema": spec}
 
 
 def _render_messages(req: ChatRequest, ctx: Context) -> list[JsonObj]:
@@ -839,7 +854,7 @@ def _render_content(parts: list[Part]) -> str | list[JsonObj] | None:
             items.append(item)
     if not items:
         return None
-    if len(items) == 1 and items[0]["type"] == "text":
+    if len(items) == 1 and items[0].get("type") == "text":
         return str(items[0]["text"])
     return items
 
@@ -1299,8 +1314,10 @@ class StreamParser:
                 )
             )
         choices = chunk.get("choices")
-        if isinstance(choices, list) and not self._finished:
+        if isinstance(choices, list):
             for choice in choices:
+                if self._finished:
+                    break  # after Finish only usage may follow (n > 1 choices are not carried)
                 if isinstance(choice, dict) and choice.get("index", 0) in (0, None):
                     self._choice(choice, out)
         usage = _parse_usage(chunk.get("usage"))

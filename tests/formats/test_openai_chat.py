@@ -893,12 +893,39 @@ def test_response_format_json_schema_renders_nested_with_a_name() -> None:
         model="m",
         messages=[Message("user", [TextPart("q")])],
         response_format=ResponseFormat("json_schema", schema={"$schema": "x", "type": "object"}, strict=True),
+        source_format="openai-chat",
     )
     out = oc.render_request(req, make_ctx())
     assert out["response_format"] == {
         "type": "json_schema",
         "json_schema": {"name": "response", "schema": {"type": "object"}, "strict": True},
     }
+
+
+def test_case_65_anthropic_output_format_becomes_a_strict_named_response_format() -> None:
+    from omniroute_providers.ir import ResponseFormat
+
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        "required": ["a"],
+    }
+    req = ChatRequest(
+        model="m",
+        messages=[Message("user", [TextPart("q")])],
+        response_format=ResponseFormat("json_schema", schema=schema),
+        tools=[ToolSpec(name="f", parameters=schema, strict=True)],
+        source_format="anthropic",
+    )
+    out = oc.render_request(req, make_ctx(client_format="anthropic"))
+    spec = out["response_format"]["json_schema"]
+    assert spec["name"]
+    assert spec["strict"] is True
+    assert spec["schema"]["additionalProperties"] is False
+    assert spec["schema"]["required"] == ["a", "b"]
+    assert out["tools"][0]["function"]["parameters"]["required"] == ["a", "b"]
+    assert schema["required"] == ["a"], "the IR's schema is not mutated"
+    assert_valid_openai_request(out)
 
 
 def test_custom_tools_travel_as_function_tools_and_come_back_custom() -> None:
@@ -2344,3 +2371,98 @@ def test_parse_request_raises_only_invalid_request_errors(
     except InvalidRequestError:
         return
     oc.render_request(req, make_ctx())  # whatever parses also renders
+
+
+_chunk_fields = st.sampled_from(
+    [
+        "content",
+        "reasoning_content",
+        "reasoning",
+        "refusal",
+        "tool_calls",
+        "thinking_blocks",
+        "function_call",
+        "role",
+    ]
+)
+_tool_call_fragments = st.fixed_dictionaries(
+    {},
+    optional={
+        "index": st.integers(0, 3) | st.none() | st.text(max_size=2),
+        "id": st.sampled_from(["c0", "c1", "", None]),
+        "type": st.sampled_from(["function", "custom", None]),
+        "function": st.fixed_dictionaries(
+            {},
+            optional={
+                "name": st.sampled_from(["f", "g", "", None]),
+                "arguments": st.text(max_size=4) | st.none(),
+            },
+        )
+        | _json_values,
+    },
+)
+_odd_deltas = st.dictionaries(_chunk_fields, _json_values | st.lists(_tool_call_fragments, max_size=3))
+_odd_chunks = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": _json_values,
+        "model": _json_values,
+        "choices": st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "index": st.sampled_from([0, 1, None]),
+                    "delta": _odd_deltas | _json_values,
+                    "finish_reason": st.sampled_from(["stop", "tool_calls", "length", "", None, "odd"]),
+                },
+            ),
+            max_size=2,
+        )
+        | _json_values,
+        "usage": _json_values,
+    },
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_odd_chunks, min_size=1, max_size=6), st.booleans())
+def test_stream_parser_survives_odd_upstream_chunks_and_keeps_the_grammar(
+    chunks: list[dict[str, Any]], think_tags: bool
+) -> None:
+    ctx = make_ctx(caps=TargetCaps(think_tags=think_tags))
+    try:
+        events = parse_stream(ctx, chunks)
+    except GatewayError:
+        return
+    check_grammar(events)
+    render_stream(make_ctx(include_usage=True), events)  # and the client side accepts what came out
+
+
+@settings(max_examples=300)
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "choices": st.lists(
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "message": _odd_deltas | _json_values,
+                        "finish_reason": _json_values,
+                        "index": _json_values,
+                    },
+                ),
+                max_size=2,
+            ),
+            "usage": _json_values,
+            "id": _json_values,
+            "created": _json_values,
+        },
+    )
+)
+def test_parse_response_survives_odd_upstream_bodies(payload: dict[str, Any]) -> None:
+    try:
+        resp = oc.parse_response(payload, make_ctx())
+    except GatewayError:
+        return
+    ChatCompletion.model_validate(oc.render_response(resp, make_ctx()))
