@@ -19,9 +19,13 @@ Invariants (beyond those of ir.py):
 * The upstream request never carries Anthropic `cache_control`, `$schema` in tool parameters, a `user`
   over 64 characters, tool names the OpenAI pattern rejects, or `tool_choice`/`parallel_tool_calls`
   without tools. Renamed tools are recorded in ctx.tool_names so calls come back under the client's name.
-* Custom (free-form) tools travel to an OpenAI Chat upstream as function tools with one string parameter
-  `input`: almost no OpenAI-compatible server knows `type: custom`. The way back unwraps `input`, so the
-  client sees a custom call again.
+* Rendering for an upstream favours what every OpenAI-compatible server accepts over OpenAI-only
+  features: system text is one leading string message; tool results are text (their media follow in a
+  user message); `allowed_tools` becomes a filtered `tools` list; custom (free-form) tools become
+  function tools with one string parameter `input` (unwrapped again on the way back, so the client sees
+  a custom call); history call ids longer than 40 characters are shortened deterministically.
+* Structured output and strict tools from a non-OpenAI client are made OpenAI-strict, because
+  Anthropic and Gemini enforce schemas that OpenAI enforces only in strict mode.
 * Streams: tool-call fragments are keyed by `index`, never by their position in the array; one call
   streams live, calls that interleave with it are buffered and flushed in index order when the stream
   finishes (the IR grammar forbids interleaving). Argument fragments are forwarded, never parsed.
