@@ -1930,6 +1930,19 @@ def test_case_67_rate_limit_with_retry_after_ms() -> None:
     assert loads(out)["error"]["type"] == "rate_limit_error"
 
 
+def test_case_67_ratelimit_reset_headers_give_the_retry_hint() -> None:
+    headers = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "6m0s"}
+    err = oc.parse_error(
+        429, b'{"error": {"message": "Rate limit reached", "code": "rate_limit_exceeded"}}', headers
+    )
+    assert err.retry_after == 360.0
+
+
+def test_case_68_retry_hint_from_any_upstream_reaches_the_openai_client() -> None:
+    status, headers, _ = oc.render_error(RateLimitError("Resource exhausted", retry_after=17.0))
+    assert (status, headers["retry-after"]) == (429, "17")
+
+
 def test_quota_exhausted_429_is_insufficient_quota() -> None:
     raw = dumps(
         {
