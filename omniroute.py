@@ -725,11 +725,12 @@ class Store:
 
     def _writer_loop(self) -> None:
         db = self._writer_db
-        pending: tuple[Any, Any] | None = None
+        no_item: Any = object()
+        pending: Any = no_item  # an item read while gathering a batch that belongs to the next round
         while True:
-            item = pending if pending is not None else self._queue.get()
-            pending = None
-            if item is None:
+            item = pending if pending is not no_item else self._queue.get()
+            pending = no_item
+            if item is None:  # close() asked us to stop
                 break
             fn, waiter = item
             if waiter is not None:
@@ -839,8 +840,15 @@ class SecretKeyError(Exception):
     """The sealing key is missing or does not open the stored credentials."""
 
 
-def _aesgcm(key: bytes) -> tuple[Callable[[bytes, bytes], bytes], Callable[[bytes, bytes], bytes], str]:
+def _aesgcm(
+    key: bytes, backend: str | None = None
+) -> tuple[Callable[[bytes, bytes], bytes], Callable[[bytes, bytes], bytes], str]:
+    """(seal, open, backend name). `backend` forces "cryptography" or "tlslite-ng"; OMNIROUTE_PURE=1 forces
+    the pure-Python one, like it forces json and sqlite3."""
+    want = backend or ("tlslite-ng" if PURE else None)
     try:
+        if want == "tlslite-ng":
+            raise ImportError("pure mode")
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         impl = AESGCM(key)
@@ -869,10 +877,10 @@ def _aesgcm(key: bytes) -> tuple[Callable[[bytes, bytes], bytes], Callable[[byte
 class Sealer:
     """Seals and opens credential strings: `v1:<b64 nonce>:<b64 ciphertext+tag>`."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, backend: str | None = None) -> None:
         if len(key) != 32:
             raise SecretKeyError("the sealing key must be 32 bytes")
-        self._seal, self._open, self.backend = _aesgcm(key)
+        self._seal, self._open, self.backend = _aesgcm(key, backend)
 
     def seal(self, plaintext: str) -> str:
         if not plaintext:
@@ -1259,7 +1267,7 @@ def _probe(store: Store, sealer: Sealer, account_id: int) -> int:
     async def run() -> dict[str, Any]:
         client = UpstreamClient()
         try:
-            return await probe_account(Pipeline(lambda: registry, client, None), registry, account)
+            return await probe_account(Pipeline(lambda: registry, client, store), registry, account)
         finally:
             await client.aclose()
 
@@ -1309,24 +1317,31 @@ def _serve(settings: Settings) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
     first = gateway.first_run
-    url = f"http://{settings.host if ':' not in settings.host else '[' + settings.host + ']'}:{settings.port}"
-    lines = [
-        f"omniroute {__version__} on {url}  (data: {settings.data_path}, codec: {CODEC}, "
-        f"store: {gateway.store.driver}, sealing: {gateway.sealer.backend})"
-    ]
-    if first.client_key:
-        lines.append(f"  first client key (shown once): {first.client_key}")
-    if first.admin_token:
-        lines.append(f"  admin token for /api (shown once): {first.admin_token}")
-    if settings.no_auth:
-        lines.append("  --no-auth: /v1 accepts requests without a key (loopback only)")
-    if settings.demo:
-        lines.append("  demo: the `echo` provider answers model 'echo' (try: curl .../v1/chat/completions)")
-    lines.append(f"  OpenAI base URL: {url}/v1   Anthropic base URL: {url}   Gemini base URL: {url}")
-    print("\n".join(lines), file=sys.stderr, flush=True)
+
+    def banner(port: int) -> None:
+        host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+        url = f"http://{host}:{port}"
+        lines = [
+            f"omniroute {__version__} on {url}  (data: {settings.data_path}, codec: {CODEC}, "
+            f"store: {gateway.store.driver}, sealing: {gateway.sealer.backend})"
+        ]
+        if first.client_key:
+            lines.append(f"  first client key (shown once): {first.client_key}")
+        if first.admin_token:
+            lines.append(f"  admin token for /api (shown once): {first.admin_token}")
+        if settings.no_auth:
+            lines.append("  --no-auth: /v1 accepts requests without a key (loopback only)")
+        if settings.demo:
+            lines.append(
+                "  demo: the `echo` provider answers model 'echo' (try: curl .../v1/chat/completions)"
+            )
+        lines.append(f"  OpenAI base URL: {url}/v1   Anthropic base URL: {url}   Gemini base URL: {url}")
+        print("\n".join(lines), file=sys.stderr, flush=True)
 
     async def run() -> None:
-        await gateway.run()
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(gateway.run)
+            banner(port)
 
     try:
         trio.run(run)
@@ -1353,4 +1368,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m omniroute` runs this file as __main__; the packages import it as `omniroute`. Run the latter
+    # so there is one error tree (an exception raised in a package must match the `except` here).
+    import omniroute
+
+    sys.exit(omniroute.main())

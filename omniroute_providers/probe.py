@@ -47,7 +47,7 @@ async def probe_account(pipeline: Pipeline, registry: Registry, account: Account
         admin_token=registry.admin_token,
         version=registry.version,
     )
-    probe = Pipeline(lambda: pinned, pipeline.upstream, None, request_deadline_s=PROBE_TIMEOUT_S)
+    probe = Pipeline(lambda: pinned, pipeline.upstream, pipeline.store, request_deadline_s=PROBE_TIMEOUT_S)
     call = Call(
         endpoint="chat",
         client_format="openai-chat",

@@ -386,6 +386,7 @@ class Server:
         raw += b"".join(f"{k}: {v}\r\n".encode() for k, v in headers) + b"\r\n" + body
         with trio.move_on_after(1.0):
             await conn.send(raw)
+        await _linger(conn)
 
     async def _connection_loop(self, conn: _Connection) -> None:
         cfg = self.config
@@ -402,10 +403,9 @@ class Server:
             if type(event) is not h11.Request:  # idle timeout, shutdown, EOF or a paused state
                 return
             first = False
-            if len(event.headers) > cfg.max_header_count:
-                from omniroute import HeaderTooLargeError
-
-                await self._send_error_and_close(conn, None, HeaderTooLargeError("too many request headers"))
+            problem = _header_problem(event, cfg)
+            if problem is not None:
+                await self._send_error_and_close(conn, None, problem)
                 return
             await self._run_request(conn, event)
             if conn.closed or self.draining or not await self._finish_request_body(conn):
@@ -558,10 +558,26 @@ class Server:
         headers = [*headers, ("content-length", str(len(body))), ("connection", "close")]
         raw = f"HTTP/1.1 {status} {_reason(status)}\r\n".encode()
         raw += b"".join(f"{k}: {v}\r\n".encode() for k, v in headers) + b"\r\n" + body
-        with trio.move_on_after(1.0):
-            with contextlib.suppress(ClientGone):
-                await conn.send(raw)
+        with trio.move_on_after(1.0), contextlib.suppress(ClientGone):
+            await conn.send(raw)
+        await _linger(conn)
         conn.closed = True
+
+
+def _header_problem(event: h11.Request, cfg: ServerConfig) -> GatewayError | None:
+    """What h11 lets through but we refuse: a header block that arrived whole yet is over the cap (h11 only
+    caps one arriving in pieces), and Content-Length together with Transfer-Encoding (request smuggling)."""
+    from omniroute import HeaderTooLargeError, InvalidRequestError
+
+    if len(event.headers) > cfg.max_header_count:
+        return HeaderTooLargeError("too many request headers")
+    size = len(event.target) + sum(len(k) + len(v) + 4 for k, v in event.headers)
+    if size > cfg.max_header_bytes:
+        return HeaderTooLargeError("request headers are too large")
+    names = {k for k, _ in event.headers}
+    if b"transfer-encoding" in names and b"content-length" in names:
+        return InvalidRequestError("Content-Length together with Transfer-Encoding is not accepted")
+    return None
 
 
 def _timeout_error() -> GatewayError:
@@ -587,6 +603,18 @@ _REASONS = {
 
 def _reason(status: int) -> str:
     return _REASONS.get(status, "Error")
+
+
+LINGER_S = 0.5
+
+
+async def _linger(conn: _Connection) -> None:
+    """Closing a socket with unread request bytes makes the kernel send RST, which can destroy the error
+    response we just wrote before the client reads it: signal EOF and drain briefly first."""
+    with trio.move_on_after(LINGER_S), contextlib.suppress(ClientGone, trio.BrokenResourceError, OSError):
+        await conn.stream.send_eof()
+        while await conn.receive():
+            pass
 
 
 async def _close_quietly(stream: trio.SocketStream) -> None:
