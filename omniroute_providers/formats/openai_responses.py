@@ -131,6 +131,7 @@ _CHOICE_MODES: dict[str, Literal["none", "auto", "required"]] = {
     "auto": "auto",
     "required": "required",
 }
+_SUMMARIES = frozenset({"auto", "concise", "detailed"})
 _EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
 # Budget -> effort thresholds (tokens): the low end of CLIProxyAPI's table, formats.md §2.8.
 _LOW_BUDGET_MAX = 1024
@@ -343,13 +344,15 @@ class _InputParser:
         role = item.get("role")
         parts = _content_parts(item.get("content"), f"{where}.content", in_tool_output=False)
         if role in ("system", "developer"):
-            texts: list[Part] = [p for p in parts if isinstance(p, TextPart)]
+            texts = [
+                p for p in parts if isinstance(p, TextPart)
+            ]  # images in a system prompt: no target has a slot
             if self.leading:
-                self.req.system.extend(t for t in texts if isinstance(t, TextPart))
+                self.req.system.extend(texts)
                 if texts:
                     self.layout.append([role, len(texts)])
             elif texts:
-                self.req.messages.append(Message("system", texts))
+                self.req.messages.append(Message("system", list[Part](texts)))
             return
         self.leading = False
         if role == "user":
@@ -1379,7 +1382,8 @@ def _echo(req: ChatRequest | None, ctx: Context) -> JsonObj:
     reasoning: JsonObj | None = None
     if req.reasoning is not None:
         effort = req.reasoning.effort if req.reasoning.effort in _EFFORTS else None
-        reasoning = {"effort": effort, "summary": req.reasoning.summary}
+        summary = req.reasoning.summary if req.reasoning.summary in _SUMMARIES else None
+        reasoning = {"effort": effort, "summary": summary}
     text: JsonObj = {"format": {"type": "text"}}
     if req.response_format is not None:
         text["format"] = _render_format(req.response_format, same=True)

@@ -2213,9 +2213,13 @@ def responses_requests(draw: st.DrawFn) -> dict[str, Any]:
     if later and later[0].get("role") in ("developer", "system"):
         later = later[1:]
     body["input"] = leading + later
-    for n, item in enumerate(body["input"]):  # item ids are unique in a real conversation
+    for n, item in enumerate(
+        body["input"]
+    ):  # item ids and reasoning tokens are unique in a real conversation
         if "id" in item and item["type"] in ("reasoning", "function_call", "custom_tool_call"):
             item["id"] = f"{item['id'].split('_')[0]}_{n}"
+        if "encrypted_content" in item:
+            item["encrypted_content"] = f"gAAAA{n}"
     optional: dict[str, st.SearchStrategy[Any]] = {
         "tools": st.lists(_tool, min_size=1, max_size=4, unique_by=lambda t: t.get("name", t["type"])),
         "tool_choice": st.sampled_from(["auto", "none", "required", {"type": "function", "name": "t_x"}]),
