@@ -24,4 +24,4 @@ def test_the_suite_passes_on_json_sqlite3_and_pure_aes(subprocess_env: dict[str,
         capture_output=True, text=True, timeout=600, env=env, cwd=ROOT,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    assert " passed" in out.stdout
+    assert "[100%]" in out.stdout and out.stdout.count(".") > 50  # ran, all passed (-q hides the summary)

@@ -771,14 +771,14 @@ def _pair_responses(contents: list[JsonObj]) -> None:
     previous_calls: list[JsonObj] = []
     for i, content in enumerate(contents):
         if content["role"] == "model":
-            previous_calls = [p["functionCall"] for p in content["parts"] if "functionCall" in p]
+            previous_calls = [p["functionCall"] for p in content["parts"] if isinstance(p.get("functionCall"), dict)]
             if previous_calls and (i + 1 == len(contents) or contents[i + 1]["role"] != "user"):
                 contents.insert(i + 1, {"role": "user", "parts": []})
             continue
-        responses = [p for p in content["parts"] if "functionResponse" in p]
+        responses = [p for p in content["parts"] if isinstance(p.get("functionResponse"), dict)]
         if not responses and not previous_calls:
             continue
-        others = [p for p in content["parts"] if "functionResponse" not in p]
+        others = [p for p in content["parts"] if not isinstance(p.get("functionResponse"), dict)]
         answered: list[JsonObj] = []
         for call in previous_calls:
             match = _take_response(responses, call)
