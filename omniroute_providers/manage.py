@@ -50,7 +50,9 @@ def check_base_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequestError("base URL must look like https://host[:port]/path", param="base_url")
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise InvalidRequestError("base URL must not carry credentials, a query or a fragment", param="base_url")
+        raise InvalidRequestError(
+            "base URL must not carry credentials, a query or a fragment", param="base_url"
+        )
     return url
 
 
@@ -62,7 +64,11 @@ def check_headers(headers: object) -> dict[str, str]:
     out = {}
     for k, v in headers.items():
         name = str(k).strip().lower()
-        if not re.match(r"^[a-z0-9-]{1,64}$", name) or name in ("host", "content-length", "transfer-encoding"):
+        if not re.match(r"^[a-z0-9-]{1,64}$", name) or name in (
+            "host",
+            "content-length",
+            "transfer-encoding",
+        ):
             raise InvalidRequestError(f"header name {k!r} is not allowed", param="headers")
         if not isinstance(v, str) or "\n" in v or "\r" in v:
             raise InvalidRequestError(f"header {k!r} must be a one-line string", param="headers")
@@ -90,7 +96,9 @@ class AccountInput:
 def add_account(store: Store, sealer: Sealer, catalog: Catalog, data: AccountInput) -> int:
     provider = catalog.provider(data.provider)
     if provider is None:
-        raise NotFoundError(f"unknown provider {data.provider!r} (see `omniroute provider catalog`)", param="provider")
+        raise NotFoundError(
+            f"unknown provider {data.provider!r} (see `omniroute provider catalog`)", param="provider"
+        )
     name = (data.name or "default").strip()
     if not _NAME_OK.match(name):
         raise InvalidRequestError("account name: 1-64 letters, digits, space, . _ @ : -", param="name")
@@ -106,12 +114,24 @@ def add_account(store: Store, sealer: Sealer, catalog: Catalog, data: AccountInp
 
     def write(db: Db) -> int:
         if db.one("SELECT 1 FROM accounts WHERE provider = ? AND name = ?", (provider.id, name)):
-            raise InvalidRequestError(f"provider {provider.id} already has an account named {name!r}", param="name")
+            raise InvalidRequestError(
+                f"provider {provider.id} already has an account named {name!r}", param="name"
+            )
         db.execute(
             "INSERT INTO accounts (provider, name, secret, base_url, headers, priority, enabled, limits, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (provider.id, name, sealed, base_url, dumps_str(headers), data.priority, int(data.enabled),
-             dumps_str(limits), now, now),
+            (
+                provider.id,
+                name,
+                sealed,
+                base_url,
+                dumps_str(headers),
+                data.priority,
+                int(data.enabled),
+                dumps_str(limits),
+                now,
+                now,
+            ),
         )
         new_id = db.last_rowid()
         bump_config_version(db)
@@ -294,7 +314,16 @@ def create_key(
         db.execute(
             "INSERT INTO client_keys (name, prefix, salt, hash, scopes, limits, created_at, expires_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, prefix, salt, digest, dumps_str(scopes or {}), dumps_str(limits or {}), time.time(), expires_at),
+            (
+                name,
+                prefix,
+                salt,
+                digest,
+                dumps_str(scopes or {}),
+                dumps_str(limits or {}),
+                time.time(),
+                expires_at,
+            ),
         )
         key_id = db.last_rowid()
         bump_config_version(db)
@@ -306,8 +335,8 @@ def create_key(
 def list_keys(db: Db) -> list[JsonObj]:
     rows = db.execute(
         "SELECT k.id, k.name, k.prefix, k.created_at, k.expires_at, k.revoked_at, k.scopes, k.limits, "
-        "(SELECT COUNT(*) FROM usage u WHERE u.key_id = k.id), (SELECT MAX(ts) FROM usage u WHERE u.key_id = k.id) "
-        "FROM client_keys k ORDER BY k.id"
+        "(SELECT COUNT(*) FROM usage u WHERE u.key_id = k.id), "
+        "(SELECT MAX(ts) FROM usage u WHERE u.key_id = k.id) FROM client_keys k ORDER BY k.id"
     )
     return [
         {
@@ -334,9 +363,15 @@ def revoke_key(store: Store, key: str) -> None:
 
     def write(db: Db) -> None:
         if ident.isdigit():
-            db.execute("UPDATE client_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (time.time(), int(ident)))
+            db.execute(
+                "UPDATE client_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (time.time(), int(ident)),
+            )
         else:
-            db.execute("UPDATE client_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL", (time.time(), ident))
+            db.execute(
+                "UPDATE client_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL",
+                (time.time(), ident),
+            )
         if not db.changes():
             raise NotFoundError(f"no active key {key!r}")
         bump_config_version(db)

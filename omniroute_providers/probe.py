@@ -51,7 +51,11 @@ async def probe_account(pipeline: Pipeline, registry: Registry, account: Account
     call = Call(
         endpoint="chat",
         client_format="openai-chat",
-        body={"model": f"{provider.id}/{model}", "messages": [{"role": "user", "content": "ping"}], "max_tokens": 16},
+        body={
+            "model": f"{provider.id}/{model}",
+            "messages": [{"role": "user", "content": "ping"}],
+            "max_tokens": 16,
+        },
         model=f"{provider.id}/{model}",
         stream=False,
         request_id="probe",
@@ -71,4 +75,10 @@ async def probe_account(pipeline: Pipeline, registry: Registry, account: Account
         text = answer["choices"][0]["message"].get("content") or ""
     except Exception:
         text = ""
-    return {"ok": sink.status == 200, "status": sink.status, "latency_ms": ms, "model": model, "reply": str(text)[:200]}
+    return {
+        "ok": sink.status == 200,
+        "status": sink.status,
+        "latency_ms": ms,
+        "model": model,
+        "reply": str(text)[:200],
+    }

@@ -771,7 +771,9 @@ def _pair_responses(contents: list[JsonObj]) -> None:
     previous_calls: list[JsonObj] = []
     for i, content in enumerate(contents):
         if content["role"] == "model":
-            previous_calls = [p["functionCall"] for p in content["parts"] if isinstance(p.get("functionCall"), dict)]
+            previous_calls = [
+                p["functionCall"] for p in content["parts"] if isinstance(p.get("functionCall"), dict)
+            ]
             if previous_calls and (i + 1 == len(contents) or contents[i + 1]["role"] != "user"):
                 contents.insert(i + 1, {"role": "user", "parts": []})
             continue
