@@ -24,6 +24,7 @@ import hmac as _hmac
 import logging
 import os
 import queue as _queue
+import random as _random
 import re as _re
 import secrets as _secrets
 import sys
@@ -300,6 +301,15 @@ def _skip_ws(text: str, pos: int) -> int:
     while pos < n and text[pos] in " \t\r\n":
         pos += 1
     return pos
+
+
+_unique = _random.Random(_secrets.randbits(128))  # noqa: S311 - ids, not secrets
+
+
+def unique_hex(nbytes: int = 16) -> str:
+    """A random hex id for request ids, response ids, tool-call ids: unique, not secret. A PRNG seeded once
+    from the OS, because uuid4/os.urandom cost a syscall per id on the request path. Never for keys."""
+    return f"{_unique.getrandbits(nbytes * 8):0{nbytes * 2}x}"
 
 
 def dumps_str(obj: object) -> str:
@@ -736,12 +746,13 @@ class Store:
             if waiter is not None:
                 self._run_waited(db, fn, waiter)
                 continue
-            # Fire-and-forget rows: gather what arrives within the batch window into one transaction.
+            # Fire-and-forget rows: let the batch window fill, then take everything queued in one transaction.
+            # (Sleeping, rather than waiting on the queue, means producers never wake this thread per row.)
+            _time.sleep(WRITER_BATCH_S)
             batch = [fn]
-            deadline = _time.monotonic() + WRITER_BATCH_S
-            while len(batch) < 500:
+            while len(batch) < 1000:
                 try:
-                    nxt = self._queue.get(timeout=max(0.0, deadline - _time.monotonic()))
+                    nxt = self._queue.get_nowait()
                 except _queue.Empty:
                     break
                 if nxt is None or nxt[1] is not None:

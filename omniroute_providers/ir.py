@@ -43,11 +43,10 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
-from omniroute import GatewayError, JsonObj, dumps_str
+from omniroute import GatewayError, JsonObj, dumps_str, unique_hex
 
 FormatId = Literal["openai-chat", "openai-responses", "anthropic", "gemini"]
 FORMATS: tuple[FormatId, ...] = ("openai-chat", "openai-responses", "anthropic", "gemini")
@@ -509,7 +508,7 @@ class SignatureCache:
 
 def new_id(prefix: str, nbytes: int = 12) -> str:
     """A fresh id such as `call_3f9a...`: [A-Za-z0-9_] only, so every format accepts it."""
-    return f"{prefix}_{uuid.uuid4().hex[: nbytes * 2]}"
+    return f"{prefix}_{unique_hex(nbytes)}"
 
 
 SIGNATURE_TAG = "omr1"

@@ -57,9 +57,9 @@ class ClientSink(Protocol):
     started: bool
 
     async def send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None: ...
-    async def start(self, status: int, headers: list[tuple[str, str]]) -> None: ...
+    async def start(self, status: int, headers: list[tuple[str, str]], first: bytes = b"") -> None: ...
     async def write(self, data: bytes) -> None: ...
-    async def end(self) -> None: ...
+    async def end(self, last: bytes = b"") -> None: ...
 
 
 class UpstreamReply(Protocol):
@@ -523,18 +523,14 @@ class Pipeline:
                 record.status, record.outcome = 200, "ok"
                 return
             content_type = "application/json" if call.json_array_stream else "text/event-stream"
-            await sink.start(
-                200,
-                [
-                    ("content-type", content_type),
-                    ("cache-control", "no-cache"),
-                    ("x-accel-buffering", "no"),
-                    *served,
-                ],
-            )
-            record.status = 200
-            await sink.write(b"".join(opened.buffered))
+            head = [
+                ("content-type", content_type),
+                ("cache-control", "no-cache"),
+                ("x-accel-buffering", "no"),
+            ]
+            await sink.start(200, [*head, *served], b"".join(opened.buffered))
             opened.buffered.clear()
+            record.status = 200
             try:
                 async for chunk in opened.chunks:
                     out = opened.process(chunk)
@@ -544,18 +540,14 @@ class Pipeline:
             except GatewayError as err:
                 err.message = redact(err.message)
                 record.outcome, record.error = "partial", f"{err.code}: {err.message}"[:500]
-                await sink.write(opened.fail(err))
-                await sink.end()
+                await sink.end(opened.fail(err))
                 return
-            if tail:
-                await sink.write(tail)
-            await sink.end()
+            await sink.end(tail)
             record.outcome = "ok"
         except trio.Cancelled:
             if call.drain_expired():
                 with trio.CancelScope(shield=True), trio.move_on_after(1.0):
-                    await sink.write(opened.fail(ServiceUnavailableError("the gateway is shutting down")))
-                    await sink.end()
+                    await sink.end(opened.fail(ServiceUnavailableError("the gateway is shutting down")))
                 record.outcome = "partial"
             raise
         finally:

@@ -24,14 +24,14 @@ class _Collect:
     async def send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.started, self.status, self.body = True, status, body
 
-    async def start(self, status: int, headers: list[tuple[str, str]]) -> None:
-        self.started, self.status = True, status
+    async def start(self, status: int, headers: list[tuple[str, str]], first: bytes = b"") -> None:
+        self.started, self.status, self.body = True, status, first
 
     async def write(self, data: bytes) -> None:
         self.body += data
 
-    async def end(self) -> None:
-        return None
+    async def end(self, last: bytes = b"") -> None:
+        self.body += last
 
 
 async def probe_account(pipeline: Pipeline, registry: Registry, account: Account) -> JsonObj:

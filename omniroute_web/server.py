@@ -22,7 +22,6 @@ import contextlib
 import logging
 import math
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +41,7 @@ from omniroute import (
     GatewayError,
     PayloadTooLargeError,
     dumps,
+    unique_hex,
 )
 
 log = logging.getLogger("omniroute.server")
@@ -163,24 +163,31 @@ class Responder:
         await c.send(data)
         self.ended = True
 
-    async def start(self, status: int, headers: Iterable[tuple[str, str]]) -> None:
+    async def start(self, status: int, headers: Iterable[tuple[str, str]], first: bytes = b"") -> None:
+        """Send the status line and headers, with the first body bytes in the same write when given."""
         if self.started:
             raise RuntimeError("response already started")
         self.started = True
         self.status = status
         c = self._conn
-        await c.send(c.h11.send(h11.Response(status_code=status, headers=self._headers(headers, []))))
+        data = c.h11.send(h11.Response(status_code=status, headers=self._headers(headers, [])))
+        if first:
+            data += c.h11.send(h11.Data(data=first))
+        await c.send(data)
 
     async def write(self, data: bytes) -> None:
+        """Send body bytes now (each call is flushed: one event, one write)."""
         if data:
             c = self._conn
             await c.send(c.h11.send(h11.Data(data=data)))
 
-    async def end(self) -> None:
+    async def end(self, last: bytes = b"") -> None:
+        """End the body, with its last bytes in the same write when given."""
         if not self.ended:
             self.ended = True
             c = self._conn
-            await c.send(c.h11.send(h11.EndOfMessage()))
+            data = c.h11.send(h11.Data(data=last)) if last else b""
+            await c.send(data + c.h11.send(h11.EndOfMessage()))
 
 
 App = Callable[[Request, Responder], Awaitable[None]]
@@ -475,7 +482,7 @@ class Server:
             headers[key] = f"{headers[key]}, {val}" if key in headers else val
         rid = headers.get("x-request-id", "")
         if not _REQUEST_ID_OK.match(rid):
-            rid = uuid.uuid4().hex
+            rid = unique_hex(16)
         request = Request(
             conn, event.method.decode("ascii"), event.target.decode("latin-1"), headers, conn.client, rid
         )

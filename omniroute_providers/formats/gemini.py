@@ -829,6 +829,9 @@ def _ensure_call_signature(parts: list[JsonObj]) -> None:
     """Gemini 3 wants a signature on the first functionCall of a step: when no call of this turn has a
     valid one, the bypass sentinel goes on the first call only."""
     calls = [p for p in parts if "functionCall" in p]
+    for later in calls[1:]:  # merged turns may carry several sentinels: only the first call keeps one
+        if later.get("thoughtSignature") == SKIP_SIGNATURE:
+            del later["thoughtSignature"]
     if calls and not any("thoughtSignature" in p for p in calls):
         calls[0]["thoughtSignature"] = SKIP_SIGNATURE
 
