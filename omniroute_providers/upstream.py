@@ -19,14 +19,11 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import re
-import socket
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import h11
 import trio
@@ -35,10 +32,17 @@ from omniroute import (
     UPSTREAM_CONNECT_TIMEOUT_S,
     UPSTREAM_FIRST_BYTE_TIMEOUT_S,
     UPSTREAM_IDLE_TIMEOUT_S,
-    InvalidRequestError,
-    PermissionDeniedError,
     UpstreamError,
     UpstreamTimeoutError,
+)
+
+# The egress guard lives in egress.py (marked edit: moved there by the security change).
+from omniroute_providers.egress import (
+    EgressBlockedError,  # noqa: F401 - re-exported: callers import it from here
+    UpstreamConnectError,
+    address_is_public,  # noqa: F401 - re-exported: callers import it from here
+    resolve,
+    split_url,
 )
 
 log = logging.getLogger("omniroute.upstream")
@@ -47,68 +51,6 @@ RECEIVE_BYTES = 64 * 1024
 MAX_IDLE_PER_HOST = 32
 POOL_IDLE_S = 30.0  # providers close idle keep-alive connections after ~60 s; stay under that
 MAX_ERROR_BODY_BYTES = 256 * 1024  # error bodies are read whole; larger ones are cut
-
-
-class UpstreamConnectError(UpstreamError):
-    """Could not reach the provider at all (DNS, refused, TLS): nothing was sent, always safe to retry."""
-
-    code = "upstream_connect_error"
-
-
-class EgressBlockedError(PermissionDeniedError):
-    """The egress guard refused the destination address."""
-
-    code = "egress_blocked"
-
-
-# ----------------------------------------------------------------------------------------------------------
-# egress guard
-# ----------------------------------------------------------------------------------------------------------
-
-_CGNAT = ipaddress.ip_network("100.64.0.0/10")
-
-
-def address_is_public(ip: str) -> bool:
-    """False for loopback, private, link-local (cloud metadata 169.254.169.254), CGNAT, multicast,
-    reserved, unspecified and IPv6 local ranges, including IPv4-mapped forms of those."""
-    addr = ipaddress.ip_address(ip)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    if isinstance(addr, ipaddress.IPv4Address) and addr in _CGNAT:
-        return False
-    return (
-        not (
-            addr.is_loopback
-            or addr.is_private
-            or addr.is_link_local
-            or addr.is_multicast
-            or addr.is_reserved
-            or addr.is_unspecified
-            or (isinstance(addr, ipaddress.IPv6Address) and addr.is_site_local)
-        )
-        and addr.is_global
-    )
-
-
-async def resolve(host: str, port: int, *, allow_private: bool) -> list[str]:
-    """Resolve once; keep only addresses the guard allows. EgressBlockedError when none is left."""
-    try:
-        infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise UpstreamConnectError(f"cannot resolve {host}: {exc.strerror or exc}") from None
-    addrs: list[str] = []
-    for family, _type, _proto, _canon, sockaddr in infos:
-        if family not in (socket.AF_INET, socket.AF_INET6):
-            continue
-        ip = str(sockaddr[0])
-        if ip not in addrs and (allow_private or address_is_public(ip)):
-            addrs.append(ip)
-    if not addrs:
-        raise EgressBlockedError(
-            f"{host} resolves only to private or local addresses; mark the provider or account as local "
-            "to allow that"
-        )
-    return addrs
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -157,16 +99,8 @@ class Origin:
 
 def parse_origin(url: str, *, allow_private: bool) -> tuple[Origin, str]:
     """(origin, path-with-query) of an absolute http(s) URL; InvalidRequestError for anything else."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequestError(
-            f"upstream URL must be http(s)://host/...: {parts.scheme}://{parts.hostname}"
-        )
-    if parts.username or parts.password:
-        raise InvalidRequestError("upstream URLs must not carry credentials")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Origin(parts.scheme, parts.hostname, port, allow_private), target
+    scheme, host, port, target = split_url(url)
+    return Origin(scheme, host, port, allow_private), target
 
 
 class _Conn:
