@@ -371,6 +371,15 @@ class Settings:
     log_payloads: bool = False
     max_body_bytes: int = MAX_BODY_BYTES
     max_connections: int = MAX_CONNECTIONS
+    # security settings (omniroute_web/ipfilter.py, ratelimit.py, omniroute_providers/guard.py)
+    max_connections_per_ip: int = 0
+    rate_limit_per_ip_rpm: int = 0
+    ip_allow_v1: str = ""
+    ip_block_v1: str = ""
+    ip_allow_admin: str = ""
+    ip_block_admin: str = ""
+    injection_guard: str = "off"
+    injection_patterns: str = ""
     header_timeout_s: float = HEADER_TIMEOUT_S
     body_idle_timeout_s: float = BODY_IDLE_TIMEOUT_S
     keepalive_timeout_s: float = KEEPALIVE_TIMEOUT_S
@@ -410,6 +419,18 @@ SETTINGS_DOC: dict[str, str] = {
     "log_payloads": "keep redacted request/response bodies in the request log (debugging)",
     "max_body_bytes": "largest request body accepted (413 past it)",
     "max_connections": "open client connections at most (503 past it)",
+    # security settings (omniroute_web/ipfilter.py, ratelimit.py, omniroute_providers/guard.py)
+    "max_connections_per_ip": "open connections one client address may hold (429 past it; IPv6 counted "
+    "per /64); 0 = no per-address cap",
+    "rate_limit_per_ip_rpm": "requests a minute one client address may make, in bursts of up to a "
+    "minute's worth (429 with retry-after past it; IPv6 per /64); 0 = off",
+    "ip_allow_v1": "CIDRs allowed to use /v1 and /v1beta (comma-separated or a JSON list); empty = any",
+    "ip_block_v1": "CIDRs refused on /v1 and /v1beta (403); wins over the allowlist",
+    "ip_allow_admin": "CIDRs allowed to use /api, the dashboard and /health; empty = any",
+    "ip_block_admin": "CIDRs refused on /api, the dashboard and /health (403); wins over the allowlist",
+    "injection_guard": "prompt-injection guard on user and system text: off, log (warn) or block (400)",
+    "injection_patterns": "the guard's regular expressions: empty = built-in list, a JSON list, or the "
+    "path of a file with one per line",
     "header_timeout_s": "seconds a client has to send its request headers",
     "body_idle_timeout_s": "seconds a request body may stall before the request is abandoned",
     "keepalive_timeout_s": "seconds an idle keep-alive connection stays open",
@@ -423,6 +444,8 @@ SETTINGS_DOC: dict[str, str] = {
 
 
 def _coerce(name: str, raw: object, current: object) -> object:
+    if isinstance(current, str) and isinstance(raw, list):
+        return dumps_str(raw)  # a list in config.json (CIDRs, patterns): its consumer reads the JSON text
     if isinstance(current, bool):
         if isinstance(raw, bool):
             return raw

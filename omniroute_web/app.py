@@ -14,6 +14,7 @@ import trio
 
 from omniroute import (
     CODEC,
+    GatewayError,
     PermissionDeniedError,
     Sealer,
     Settings,
@@ -22,13 +23,15 @@ from omniroute import (
     kv_get,
     load_sealing_key,
 )
-from omniroute_providers import manage
+from omniroute_providers import egress, guard, manage
 from omniroute_providers.catalog import load_catalog
 from omniroute_providers.pipeline import Pipeline
 from omniroute_providers.registry import Registry, load_registry
 from omniroute_providers.upstream import UpstreamClient
 from omniroute_web.auth import authenticate_admin, authenticate_client
+from omniroute_web.ipfilter import IPFilter  # security
 from omniroute_web.messages import render_error
+from omniroute_web.ratelimit import RateLimiter  # security
 from omniroute_web.routes import ROUTES, Router
 from omniroute_web.server import Request, Responder, Server, ServerConfig
 
@@ -45,6 +48,13 @@ class Gateway:
                 + settings.host
             )
         self.settings = settings
+        # security: address rules, per-address rate and guard settings, checked before anything is opened
+        try:
+            self.ip_filter = IPFilter.from_settings(settings)
+            guard.validate(settings)
+        except ValueError as exc:
+            raise GatewayError(str(exc), code="invalid_setting") from None
+        self.rate_limiter = RateLimiter(settings.rate_limit_per_ip_rpm)
         data = settings.data_path
         os.makedirs(data, mode=0o700, exist_ok=True)
         self.store = Store(os.path.join(data, "omniroute.sqlite"))
@@ -71,6 +81,7 @@ class Gateway:
                 body_idle_timeout_s=settings.body_idle_timeout_s,
                 keepalive_timeout_s=settings.keepalive_timeout_s,
                 max_connections=settings.max_connections,
+                max_connections_per_ip=settings.max_connections_per_ip,  # security
                 drain_timeout_s=settings.drain_timeout_s,
             ),
             error_renderer=render_error,
@@ -87,6 +98,9 @@ class Gateway:
     # ------------------------------------------------------------------------------------------------------
 
     async def dispatch(self, request: Request, responder: Responder) -> None:
+        # security: address rules first, so a refused or flooding client costs no routing or auth work
+        self.ip_filter.check(request.client, request.path)
+        self.rate_limiter.check(request.client)
         route, params = self.router.match(request.method, request.path)
         key: Any = None
         if route.access == "client":
@@ -128,8 +142,12 @@ class Gateway:
                 if handle_signals:
                     nursery.start_soon(self._watch_signals)
                 port = await nursery.start(self._serve_then_stop, nursery)
+                for own in self.server.ports:  # security: providers may never point back at us
+                    egress.add_listening_port(own)
                 task_status.started(port)
         finally:
+            for own in self.server.ports:  # security
+                egress.remove_listening_port(own)
             with trio.CancelScope(shield=True):
                 await self.upstream.aclose()
             self.store.close()

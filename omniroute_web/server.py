@@ -43,6 +43,7 @@ from omniroute import (
     dumps,
     unique_hex,
 )
+from omniroute_web.ratelimit import ConnectionCounter  # security
 
 log = logging.getLogger("omniroute.server")
 
@@ -69,6 +70,7 @@ class ServerConfig:
     keepalive_timeout_s: float = KEEPALIVE_TIMEOUT_S
     max_connections: int = MAX_CONNECTIONS
     drain_timeout_s: float = DRAIN_TIMEOUT_S
+    max_connections_per_ip: int = 0  # security: 0 = no per-address cap (omniroute_web/ratelimit.py)
 
 
 class Request:
@@ -277,6 +279,7 @@ class Server:
         self.config = config or ServerConfig()
         self.render_error = error_renderer
         self.connections = 0
+        self.per_ip = ConnectionCounter(self.config.max_connections_per_ip)  # security
         self.active_requests = 0
         self.draining = False
         self._drain_deadline = math.inf
@@ -364,9 +367,14 @@ class Server:
             client = "?"
         conn = _Connection(self, stream, client)
         self.connections += 1
+        counted = False  # security: per-address connection cap
         try:
             if self.connections > self.config.max_connections or self.draining:
                 await self._refuse(conn)
+                return
+            counted = self.per_ip.acquire(client)
+            if not counted:
+                await self._refuse(conn, _per_ip_error(self.config.max_connections_per_ip))
                 return
             await self._connection_loop(conn)
         except ClientGone:
@@ -375,21 +383,24 @@ class Server:
             log.exception("connection handler crashed")
         finally:
             self.connections -= 1
+            if counted:
+                self.per_ip.release(client)
             with trio.CancelScope(shield=True):
                 await _close_quietly(stream)
 
-    async def _refuse(self, conn: _Connection) -> None:
+    async def _refuse(self, conn: _Connection, err: GatewayError | None = None) -> None:
         from omniroute import ServiceUnavailableError
 
-        err = ServiceUnavailableError("the gateway is at its connection limit or shutting down")
+        err = err or ServiceUnavailableError("the gateway is at its connection limit or shutting down")
         status, headers, body = self.render_error(None, err)
+        headers = [h for h in headers if h[0].lower() != "retry-after"]  # security: one retry-after below
         headers = [
             *headers,
             ("content-length", str(len(body))),
             ("connection", "close"),
             ("retry-after", "1"),
         ]
-        raw = f"HTTP/1.1 {status} Service Unavailable\r\n".encode()
+        raw = f"HTTP/1.1 {status} {_reason(status)}\r\n".encode()
         raw += b"".join(f"{k}: {v}\r\n".encode() for k, v in headers) + b"\r\n" + body
         with trio.move_on_after(1.0):
             await conn.send(raw)
@@ -587,6 +598,16 @@ def _header_problem(event: h11.Request, cfg: ServerConfig) -> GatewayError | Non
     return None
 
 
+def _per_ip_error(limit: int) -> GatewayError:  # security
+    from omniroute import RateLimitError
+
+    return RateLimitError(
+        f"too many open connections from this address (limit {limit})",
+        retry_after=1,
+        code="ip_connection_limit",
+    )
+
+
 def _timeout_error() -> GatewayError:
     err = GatewayError("the request was not received in time", status=408, code="request_timeout")
     return err
@@ -605,6 +626,8 @@ _REASONS = {
     408: "Request Timeout",
     413: "Payload Too Large",
     431: "Request Header Fields Too Large",
+    429: "Too Many Requests",  # security
+    503: "Service Unavailable",
 }
 
 
