@@ -389,6 +389,15 @@ class Settings:
     upstream_idle_timeout_s: float = UPSTREAM_IDLE_TIMEOUT_S
     request_deadline_s: float = REQUEST_DEADLINE_S
     secret_key: str = ""
+    default_model: str = ""
+    account_strategy: str = "priority"
+    retries_per_account: int = 1
+    wait_for_cooldown_s: float = 30.0
+    rate_limit_wait_s: float = 10.0
+    breaker_failures: int = 5
+    breaker_window_s: float = 30.0
+    breaker_open_s: float = 30.0
+    quota_reset_hour: int = 0
 
     @property
     def data_path(self) -> str:
@@ -440,6 +449,16 @@ SETTINGS_DOC: dict[str, str] = {
     "upstream_idle_timeout_s": "seconds of silence after which a provider stream is considered dead",
     "request_deadline_s": "seconds one request may take over all its attempts",
     "secret_key": "key sealing provider credentials (default: a generated key file in the data dir)",
+    "default_model": "model or combo used when a request names a model nothing else resolves",
+    "account_strategy": "how one provider's accounts are ordered: priority, round-robin, weighted, random, "
+    "least-used, p2c or cost-optimized",
+    "retries_per_account": "extra tries on the same account after a transient failure (jittered backoff)",
+    "wait_for_cooldown_s": "when every account is cooling down, wait this long at most for the soonest one",
+    "rate_limit_wait_s": "longest wait for a per-account rate-limit slot before trying the next account",
+    "breaker_failures": "failures within breaker_window_s that open a circuit breaker (429s do not count)",
+    "breaker_window_s": "the window in which breaker failures are counted",
+    "breaker_open_s": "how long an open breaker waits before letting one probe request through",
+    "quota_reset_hour": "UTC hour at which daily/weekly/monthly quotas and budgets reset",
 }
 
 
@@ -681,7 +700,86 @@ def _m0001_initial(db: Db) -> None:
     db.execute("CREATE INDEX usage_key_ts ON usage (key_id, ts)")
 
 
-MIGRATIONS: list[Migration] = [("0001_initial", _m0001_initial)]
+def _m0002_routing(db: Db) -> None:
+    db.execute(
+        """CREATE TABLE combos (
+            name TEXT PRIMARY KEY,
+            strategy TEXT NOT NULL DEFAULT 'priority',
+            targets TEXT NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            sticky INTEGER NOT NULL DEFAULT 1,
+            description TEXT NOT NULL DEFAULT '',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE model_aliases (
+            pattern TEXT PRIMARY KEY,
+            target TEXT NOT NULL,
+            created_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE budgets (
+            scope TEXT NOT NULL CHECK (scope IN ('key', 'provider')),
+            id TEXT NOT NULL,
+            period TEXT NOT NULL CHECK (period IN ('day', 'week', 'month')),
+            limit_usd REAL NOT NULL CHECK (limit_usd >= 0),
+            PRIMARY KEY (scope, id, period)
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE price_overrides (
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            price TEXT NOT NULL,
+            PRIMARY KEY (provider, model)
+        )"""
+    )
+
+
+MIGRATIONS: list[Migration] = [("0001_initial", _m0001_initial), ("0002_routing", _m0002_routing)]
+
+
+# dashboard (omniroute_web/session.py): the dashboard password, browser sessions, the audit trail.
+def _m0003_dashboard(db: Db) -> None:
+    db.execute(
+        """CREATE TABLE dashboard_users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            password TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE dashboard_sessions (
+            id_hash TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES dashboard_users (id) ON DELETE CASCADE,
+            csrf TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            last_seen REAL NOT NULL,
+            ip TEXT NOT NULL DEFAULT '',
+            user_agent TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL DEFAULT '',
+            ip TEXT NOT NULL DEFAULT '',
+            status INTEGER NOT NULL DEFAULT 0,
+            detail TEXT NOT NULL DEFAULT ''
+        )"""
+    )
+    db.execute("CREATE INDEX audit_log_ts ON audit_log (ts)")
+
+
+MIGRATIONS.append(("0003_dashboard", _m0003_dashboard))
 
 
 def migrate(db: Db, migrations: list[Migration] | None = None) -> list[str]:
@@ -1155,6 +1253,7 @@ def _parser() -> Any:
         dest="action", required=True
     )
     admin.add_parser("rotate", help="mint a new admin token (the old one stops working)")
+    sub.add_parser("reset-password", help="print a one-time link that sets a new dashboard password")
 
     usage = sub.add_parser("usage", help="usage and cost summary")
     usage.add_argument("--since", default="24h", help="30m, 24h, 7d ... (default 24h)")
@@ -1363,6 +1462,8 @@ def _serve(settings: Settings) -> int:
             lines.append(f"  first client key (shown once): {first.client_key}")
         if first.admin_token:
             lines.append(f"  admin token for /api (shown once): {first.admin_token}")
+        if gateway.setup_token:  # no dashboard password yet (omniroute_web/session.py)
+            lines.append(f"  set the dashboard password (one-time link): {url}/setup#{gateway.setup_token}")
         if settings.no_auth:
             lines.append("  --no-auth: /v1 accepts requests without a key (loopback only)")
         if settings.demo:
@@ -1398,6 +1499,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level)
     if args.command in (None, "serve"):
         return _serve(settings)
+    if args.command == "reset-password":
+        from omniroute_web.session import reset_password_cli
+
+        return reset_password_cli(settings)
     return _manage(args, settings)
 
 

@@ -30,7 +30,9 @@ from omniroute import (
     register_secret,
 )
 from omniroute_providers.catalog import Catalog
+from omniroute_providers.combos import ComboSpec, check_no_cycles, parse_combo
 from omniroute_providers.formats import MODULES
+from omniroute_providers.quotas import WINDOWS
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@:-]{0,63}$")
 _CUSTOM_ID_OK = re.compile(r"^[a-z0-9][a-z0-9-]{1,47}$")
@@ -170,7 +172,7 @@ def list_accounts(db: Db, sealer: Sealer) -> list[JsonObj]:
 
 
 def update_account(store: Store, sealer: Sealer, account_id: int, changes: Mapping[str, object]) -> None:
-    allowed = {"name", "key", "base_url", "priority", "enabled", "headers", "local"}
+    allowed = {"name", "key", "base_url", "priority", "enabled", "headers", "local", "limits"}
     unknown = set(changes) - allowed
     if unknown:
         raise InvalidRequestError(f"cannot change {', '.join(sorted(unknown))}")
@@ -205,15 +207,19 @@ def update_account(store: Store, sealer: Sealer, account_id: int, changes: Mappi
         sets.append("headers = ?")
         params.append(dumps_str(check_headers(changes["headers"])))
     local = changes.get("local")
+    new_limits = check_limits(changes["limits"]) if "limits" in changes else None
 
     def write(db: Db) -> None:
         row = db.one("SELECT limits FROM accounts WHERE id = ?", (account_id,))
         if row is None:
             raise NotFoundError(f"no account with id {account_id}")
         all_sets, all_params = list(sets), list(params)
-        if local is not None:
+        if local is not None or new_limits is not None:
             limits = loads(row[0]) if row[0] else {}
-            limits["local"] = bool(local)
+            if new_limits is not None:
+                limits = {**new_limits, "local": limits.get("local", False)}
+            if local is not None:
+                limits["local"] = bool(local)
             all_sets.append("limits = ?")
             all_params.append(dumps_str(limits))
         if not all_sets:
@@ -438,3 +444,197 @@ def ensure_demo_account(store: Store, sealer: Sealer, catalog: Catalog) -> None:
 
     if not store.read(exists):
         add_account(store, sealer, catalog, AccountInput(provider="echo", name="demo"))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# combos, aliases, budgets, prices, account limits
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _all_combos(db: Db) -> dict[str, ComboSpec]:
+    out = {}
+    for name, strategy, targets, enabled, sticky, description in db.execute(
+        "SELECT name, strategy, targets, enabled, sticky, description FROM combos"
+    ):
+        out[str(name)] = parse_combo(
+            {
+                "name": name,
+                "strategy": strategy,
+                "targets": loads(targets),
+                "enabled": bool(enabled),
+                "sticky": int(sticky),
+                "description": description,
+            }
+        )
+    return out
+
+
+def save_combo(
+    store: Store, catalog: Catalog, raw: Mapping[str, object], *, replace: str | None = None
+) -> str:
+    """Create (replace=None) or update (replace=old name) a combo; validates names, cycles and depth."""
+    combo = parse_combo(raw)
+    if catalog.provider(combo.name) is not None:
+        raise InvalidRequestError(
+            f"{combo.name!r} is a provider id or alias; pick another combo name", param="name"
+        )
+
+    def write(db: Db) -> None:
+        combos = _all_combos(db)
+        if replace is None and combo.name in combos:
+            raise InvalidRequestError(f"a combo named {combo.name!r} exists already", param="name")
+        if replace is not None and replace not in combos:
+            raise NotFoundError(f"no combo named {replace!r}")
+        if replace is not None:
+            combos.pop(replace)
+        combos[combo.name] = combo
+        check_no_cycles(combos)
+        now = time.time()
+        if replace is not None:
+            db.execute("DELETE FROM combos WHERE name = ?", (replace,))
+        db.execute(
+            "INSERT INTO combos (name, strategy, targets, enabled, sticky, description, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                combo.name,
+                combo.strategy,
+                dumps_str(combo.view()["targets"]),
+                int(combo.enabled),
+                combo.sticky,
+                combo.description,
+                now,
+                now,
+            ),
+        )
+        bump_config_version(db)
+
+    store.write(write)
+    return combo.name
+
+
+def remove_combo(store: Store, name: str) -> None:
+    def write(db: Db) -> None:
+        users = [c.name for c in _all_combos(db).values() if any(t.model == name for t in c.targets)]
+        if users:
+            raise InvalidRequestError(f"combo {name!r} is used by {', '.join(users)}; remove it there first")
+        db.execute("DELETE FROM combos WHERE name = ?", (name,))
+        if not db.changes():
+            raise NotFoundError(f"no combo named {name!r}")
+        bump_config_version(db)
+
+    store.write(write)
+
+
+def list_combos(db: Db) -> list[JsonObj]:
+    return [c.view() for c in sorted(_all_combos(db).values(), key=lambda c: c.name)]
+
+
+def set_alias(store: Store, pattern: str, target: str) -> None:
+    pattern, target = pattern.strip(), target.strip()
+    if not pattern or len(pattern) > 128 or not target or len(target) > 256 or pattern == target:
+        raise InvalidRequestError(
+            "an alias needs a pattern (<=128 chars) and a different target", param="pattern"
+        )
+
+    def write(db: Db) -> None:
+        db.execute(
+            "INSERT INTO model_aliases (pattern, target, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(pattern) DO UPDATE SET target = excluded.target",
+            (pattern, target, time.time()),
+        )
+        bump_config_version(db)
+
+    store.write(write)
+
+
+def remove_alias(store: Store, pattern: str) -> None:
+    def write(db: Db) -> None:
+        db.execute("DELETE FROM model_aliases WHERE pattern = ?", (pattern,))
+        if not db.changes():
+            raise NotFoundError(f"no alias {pattern!r}")
+        bump_config_version(db)
+
+    store.write(write)
+
+
+def list_aliases(db: Db) -> list[JsonObj]:
+    return [
+        {"pattern": p, "target": t}
+        for p, t in db.execute("SELECT pattern, target FROM model_aliases ORDER BY pattern")
+    ]
+
+
+def set_budget(store: Store, scope: str, ident: str, period: str, limit_usd: float | None) -> None:
+    """A USD limit per key or provider and period; None removes it."""
+    if scope not in ("key", "provider") or period not in ("day", "week", "month"):
+        raise InvalidRequestError("scope: key|provider; period: day|week|month")
+    if limit_usd is not None and (not isinstance(limit_usd, (int, float)) or limit_usd < 0):
+        raise InvalidRequestError("limit_usd: a number >= 0, or null to remove the budget", param="limit_usd")
+
+    def write(db: Db) -> None:
+        if limit_usd is None:
+            db.execute(
+                "DELETE FROM budgets WHERE scope = ? AND id = ? AND period = ?", (scope, ident, period)
+            )
+        else:
+            db.execute(
+                "INSERT INTO budgets (scope, id, period, limit_usd) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(scope, id, period) DO UPDATE SET limit_usd = excluded.limit_usd",
+                (scope, ident, period, float(limit_usd)),
+            )
+        bump_config_version(db)
+
+    store.write(write)
+
+
+def set_price(store: Store, provider: str, model: str, price: Mapping[str, object] | None) -> None:
+    """Override the catalog price of one model ($ per 1M tokens: input, output, cached_input, cache_write,
+    reasoning); None restores the catalog's."""
+    fields = ("input", "output", "cached_input", "cache_write", "reasoning")
+    clean: dict[str, float] = {}
+    if price is not None:
+        for k, v in price.items():
+            if k not in fields or not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise InvalidRequestError(
+                    f"price.{k}: one of {', '.join(fields)}, a number >= 0", param="price"
+                )
+            clean[k] = float(v)
+        if "input" not in clean or "output" not in clean:
+            raise InvalidRequestError("a price needs at least input and output", param="price")
+
+    def write(db: Db) -> None:
+        if price is None:
+            db.execute("DELETE FROM price_overrides WHERE provider = ? AND model = ?", (provider, model))
+        else:
+            db.execute(
+                "INSERT INTO price_overrides (provider, model, price) VALUES (?, ?, ?) "
+                "ON CONFLICT(provider, model) DO UPDATE SET price = excluded.price",
+                (provider, model, dumps_str(clean)),
+            )
+        bump_config_version(db)
+
+    store.write(write)
+
+
+def check_limits(raw: object) -> dict[str, object]:
+    """Per-account limits: rpm, min_gap_ms, max_concurrent, weight, quota {window: {tokens, requests}}."""
+    if not isinstance(raw, Mapping):
+        raise InvalidRequestError("limits must be an object", param="limits")
+    out: dict[str, object] = {}
+    for k, v in raw.items():
+        if k in ("rpm", "min_gap_ms", "max_concurrent", "weight"):
+            if v is None:
+                continue
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise InvalidRequestError(f"limits.{k} must be a number >= 0", param="limits")
+            out[k] = v
+        elif k == "quota":
+            if not isinstance(v, Mapping):
+                raise InvalidRequestError("limits.quota: {window: {tokens?, requests?}}", param="limits")
+            for window, spec in v.items():
+                if window not in WINDOWS or not isinstance(spec, Mapping):
+                    raise InvalidRequestError(f"limits.quota windows: {', '.join(WINDOWS)}", param="limits")
+            out["quota"] = {str(w): dict(spec) for w, spec in v.items()}
+        else:
+            raise InvalidRequestError(f"unknown limit {k!r}", param="limits")
+    return out

@@ -35,13 +35,16 @@ from omniroute import (
     redact,
 )
 from omniroute_providers import ir
+from omniroute_providers.access import KeyGate, provider_allowed
+from omniroute_providers.balancer import Balancer, wall_clock
 from omniroute_providers.echo import EchoResponse
 from omniroute_providers.formats import StreamRenderer, WireFormat, get_format
 from omniroute_providers.formats.sse import SSEDecoder, SSEEvent, encode
+from omniroute_providers.health import AccountLimiter, Stats, jittered_backoff
 from omniroute_providers.pricing import request_cost
 from omniroute_providers.records import AttemptRecord, UsageRecord
-from omniroute_providers.registry import Account, Registry
-from omniroute_providers.routing import Plan, Target, resolve
+from omniroute_providers.registry import Account, ClientKey, Registry
+from omniroute_providers.routing import Plan, PlanCache, Target
 from omniroute_providers.upstream import MAX_ERROR_BODY_BYTES, UpstreamClient
 
 log = logging.getLogger("omniroute.pipeline")
@@ -84,6 +87,7 @@ class Call:
     stream: bool
     request_id: str = ""
     key_id: int | None = None
+    key: ClientKey | None = None  # for scopes, limits and budget (None: no key checks, e.g. probes)
     client_headers: Mapping[str, str] = field(default_factory=dict)
     json_array_stream: bool = False  # Gemini streamGenerateContent without alt=sse
     legacy: bool = False  # /v1/completions
@@ -121,6 +125,15 @@ class _Opened:
         self.usage: ir.Usage | None = None
         self.output_chars = 0
         self.committed = False  # a content event was seen: the stream is the client's now
+        self.slot: tuple[AccountLimiter, Stats] | None = None  # held until the request ends
+
+    def release(self) -> None:
+        if self.slot is not None:
+            limiter, stats = self.slot
+            self.slot = None
+            stats.in_flight = max(0, stats.in_flight - 1)
+            if not limiter.unlimited:
+                limiter.release()
 
     # IR events from the upstream parser -> bytes for the client; remembers usage and output size
     def _render(self, events: list[ir.StreamEvent]) -> bytes:
@@ -194,12 +207,18 @@ class Pipeline:
         *,
         request_deadline_s: float = 600.0,
         signatures: ir.SignatureCache | None = None,
+        balancer: Balancer | None = None,
+        default_model: str = "",
     ) -> None:
         self.registry = registry
         self.upstream = upstream
         self.store = store
         self.request_deadline_s = request_deadline_s
         self.signatures = signatures or ir.SignatureCache()
+        self.balancer = balancer or Balancer(wall_clock())
+        self.keys = KeyGate(self.balancer.clock, self.balancer.budgets, self.balancer.config.quota_reset_hour)
+        self.plans = PlanCache()
+        self.default_model = default_model
 
     # ------------------------------------------------------------------------------------------------------
     # the request
@@ -216,8 +235,12 @@ class Pipeline:
             key_id=call.key_id,
         )
         opened: _Opened | None = None
+        admitted = False
         try:
-            plan = resolve(self.registry(), call.model)
+            plan = self.plans.get(self.registry(), call.model, self.default_model)
+            if call.key is not None:
+                self.keys.admit(call.key, call.model)
+                admitted = True
             opened = await self._first_byte(call, plan, record, started)
             await self._deliver(call, sink, opened, record, started)
         except GatewayError as err:
@@ -230,13 +253,26 @@ class Pipeline:
             record.status, record.outcome = 499, "cancelled"
             raise
         finally:
+            if admitted and call.key is not None:
+                self.keys.done(call.key)
             record.latency_ms = (trio.current_time() - started) * 1000
             if opened is not None:
-                record.usage = self._final_usage(call, opened)
-                spec = opened.route.target.spec
-                record.cost_usd = request_cost(record.usage, spec.price if spec else None)
+                self._settle(call, opened, record)
             if self.store is not None:
                 self.store.submit(record.insert)
+
+    def _settle(self, call: Call, opened: _Opened, record: UsageRecord) -> None:
+        """The request is over: free its account slot, teach the balancer, price it, count it."""
+        route = opened.route
+        target, account = route.target, route.account
+        bal = self.balancer
+        opened.release()
+        ok = record.outcome == "ok"
+        bal.health.stats_for(account.id).record(ok, record.latency_ms, record.ttfb_ms or record.latency_ms)
+        record.usage = self._final_usage(call, opened)
+        record.cost_usd = request_cost(record.usage, self.registry().price(target.provider.id, target.model))
+        bal.quotas.record(account.id, record.usage.input_tokens + record.usage.output_tokens)
+        bal.budgets.record(call.key_id, target.provider.id, record.cost_usd)
 
     def _final_usage(self, call: Call, opened: _Opened) -> ir.Usage:
         usage = opened.final_usage()
@@ -252,12 +288,98 @@ class Pipeline:
         )
 
     async def _first_byte(self, call: Call, plan: Plan, record: UsageRecord, started: float) -> _Opened:
-        """Try targets and accounts in order until one answers with content; raise the deciding error."""
-        last: GatewayError | None = None
+        """Walk targets and accounts in the balancer's order until one answers with content.
+
+        Unhealthy candidates (cooling down, breaker open, quota spent, over budget, no rate-limit slot) are
+        skipped. When nothing could even be tried, wait for the soonest cooldown (bounded) and walk again.
+        Raises the deciding error: a caller fault at once, else the last failure, else "all cooling down".
+        """
+        reg, bal = self.registry(), self.balancer
         deadline = started + self.request_deadline_s
-        for target in plan.targets:
-            for account in target.accounts:
-                attempt = AttemptRecord(provider=target.provider.id, account=account.id, model=target.model)
+        bal.retry_budget.earn()
+        last: GatewayError | None = None
+        waited = 0.0
+        while True:
+            soonest: float | None = None
+            skipped: list[str] = []
+            for target in bal.order_targets(reg, plan):
+                pid = target.provider.id
+                if call.key is not None and not provider_allowed(call.key, pid):
+                    skipped.append(f"{pid}: not allowed for this key")
+                    continue
+                if bal.budgets.over("provider", pid) is not None:
+                    skipped.append(f"{pid}: over budget")
+                    continue
+                until = bal.health.provider_blocked(pid)
+                if until is not None:
+                    soonest = min(soonest or until, until)
+                    continue
+                for account in bal.order_accounts(reg, target):
+                    until = bal.blocked_until(target, account)
+                    if until is not None:
+                        soonest = min(soonest or until, until)
+                        continue
+                    opened, err = await self._try_account(call, target, account, record, deadline)
+                    if opened is not None:
+                        record.provider, record.account_id, record.model_served = (
+                            pid,
+                            account.id,
+                            target.model,
+                        )
+                        record.ttfb_ms = (trio.current_time() - started) * 1000
+                        return opened
+                    if err is None:
+                        continue  # skipped: breaker probe taken, or no rate-limit slot in time
+                    last = err
+                    if err.failure == "caller_fault":
+                        raise err  # any provider would say the same: no fallback
+                    if err.failure == "model_access":
+                        break  # other accounts of this provider will not know the model either
+            now = bal.clock()
+            if soonest is not None and last is None:
+                wait = soonest - now
+                budget = min(bal.config.wait_for_cooldown_s - waited, deadline - trio.current_time())
+                if 0 <= wait <= budget:
+                    log.info("every account for %s is cooling down; waiting %.1fs", call.model, wait)
+                    await trio.sleep(wait + 0.01)
+                    waited += wait
+                    continue
+            if last is not None:
+                raise last
+            if soonest is not None:
+                raise ServiceUnavailableError(
+                    f"every account that can serve '{call.model}' is cooling down or rate limited",
+                    retry_after=max(1.0, soonest - now),
+                )
+            reason = "; ".join(skipped) if skipped else "no account could take the request"
+            raise ServiceUnavailableError(reason)
+
+    async def _try_account(
+        self, call: Call, target: Target, account: Account, record: UsageRecord, deadline: float
+    ) -> tuple[_Opened | None, GatewayError | None]:
+        """One account, with up to `retries_per_account` jittered retries of transient failures.
+        (None, None) = skipped without an attempt."""
+        bal = self.balancer
+        health = bal.health
+        pid, model = target.provider.id, target.model
+        pb, mb = health.provider_breaker(pid), health.model_breaker(account.id, model)
+        now = bal.clock()
+        if not (pb.would_allow(now) and mb.would_allow(now)):
+            return None, None
+        limiter = health.limiter(account.id, dict(account.limits))
+        if not limiter.unlimited:
+            wait = min(bal.config.rate_limit_wait_s, max(0.0, deadline - trio.current_time()))
+            if not await limiter.acquire(wait, bal.clock):
+                return None, None
+        pb.allow(now)  # in half-open these take the single probe slot
+        mb.allow(now)
+        stats = health.stats_for(account.id)
+        stats.in_flight += 1
+        settled = False
+        retry = 0
+        try:
+            while True:
+                attempt = AttemptRecord(provider=pid, account=account.id, model=model)
                 record.attempts.append(attempt)
                 t0 = trio.current_time()
                 try:
@@ -272,31 +394,36 @@ class Pipeline:
                     attempt.ms = (trio.current_time() - t0) * 1000
                     attempt.status = err.upstream_status or 0
                     attempt.failure, attempt.error = err.failure, redact(err.message)[:300]
-                    last = err
                     log.info(
                         "attempt %s via %s failed: %s %s",
                         target.label,
                         account.label,
                         err.failure,
-                        redact(err.message)[:200],
+                        attempt.error[:200],
                     )
-                    if err.failure == "caller_fault":
-                        raise  # any provider would say the same: no fallback
-                    if err.failure == "model_access":
-                        break  # other accounts of this provider will not know the model either
-                    continue
+                    health.record_failure(pid, account.id, model, err)
+                    if (
+                        err.failure == "transient"
+                        and retry < bal.config.retries_per_account
+                        and bal.retry_budget.spend()
+                    ):
+                        retry += 1
+                        with trio.fail_at(deadline):
+                            await trio.sleep(jittered_backoff(retry - 1, rng=bal.rng))
+                        continue
+                    return None, err
                 attempt.ms = (trio.current_time() - t0) * 1000
                 attempt.status = opened.reply.status
-                record.provider, record.account_id, record.model_served = (
-                    target.provider.id,
-                    account.id,
-                    target.model,
-                )
-                record.ttfb_ms = (trio.current_time() - started) * 1000
-                return opened
-        if last is not None:
-            raise last
-        raise ServiceUnavailableError("no account could take the request")
+                health.record_success(pid, account.id, model)
+                opened.slot = (limiter, stats)
+                settled = True
+                return opened, None
+        finally:
+            if not settled:
+                stats.in_flight = max(0, stats.in_flight - 1)
+                if not limiter.unlimited:
+                    limiter.release()
+                health.release(pid, account.id, model)
 
     # ------------------------------------------------------------------------------------------------------
     # one attempt
@@ -391,6 +518,7 @@ class Pipeline:
                 payload,
                 allow_private=target.provider.local or account.local,
             )
+        self.balancer.quotas.note_headers(account.id, reply.headers)
         opened = _Opened(route, reply)
         try:
             if reply.status >= 400:
@@ -472,7 +600,7 @@ class Pipeline:
     async def count_tokens(self, call: Call) -> JsonObj:
         """Anthropic and Gemini upstreams count for us when the client speaks their format; everything else
         gets the documented estimate (ir.estimate_tokens: characters / 4 plus flat image costs)."""
-        plan = resolve(self.registry(), call.model)
+        plan = self.plans.get(self.registry(), call.model, self.default_model)
         client = get_format(call.client_format)
         parse = getattr(client, "parse_count_tokens_request", client.parse_request)
         req = parse(call.body)

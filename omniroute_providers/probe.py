@@ -20,9 +20,11 @@ class _Collect:
         self.started = False
         self.status = 0
         self.body = b""
+        self.served_by = ""
 
     async def send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.started, self.status, self.body = True, status, body
+        self.served_by = dict(headers).get("x-omniroute-served-by", "")
 
     async def start(self, status: int, headers: list[tuple[str, str]], first: bytes = b"") -> None:
         self.started, self.status, self.body = True, status, first
@@ -80,5 +82,38 @@ async def probe_account(pipeline: Pipeline, registry: Registry, account: Account
         "status": sink.status,
         "latency_ms": ms,
         "model": model,
+        "reply": str(text)[:200],
+    }
+
+
+async def probe_model(pipeline: Pipeline, model: str) -> JsonObj:
+    """Send "ping" to a model name (a combo, an alias, provider/model) through the real routing, and say which
+    target answered."""
+    call = Call(
+        endpoint="chat",
+        client_format="openai-chat",
+        body={"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 16},
+        model=model,
+        stream=False,
+        request_id="probe",
+    )
+    sink = _Collect()
+    started = time.monotonic()
+    try:
+        with trio.fail_after(PROBE_TIMEOUT_S):
+            await pipeline.handle(call, sink)
+    except GatewayError as err:
+        return {"ok": False, "status": err.status, "error": err.message, "failure": err.failure}
+    except trio.TooSlowError:
+        return {"ok": False, "error": f"no answer within {PROBE_TIMEOUT_S:g}s"}
+    try:
+        text = loads(sink.body)["choices"][0]["message"].get("content") or ""
+    except Exception:
+        text = ""
+    return {
+        "ok": sink.status == 200,
+        "status": sink.status,
+        "served_by": sink.served_by,
+        "latency_ms": round((time.monotonic() - started) * 1000, 1),
         "reply": str(text)[:200],
     }

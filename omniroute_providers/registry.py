@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from omniroute import Db, JsonObj, Sealer, kv_get, loads, register_secret
-from omniroute_providers.catalog import Catalog, ProviderSpec, custom_provider, load_catalog
+from omniroute_providers.catalog import Catalog, PriceSpec, ProviderSpec, custom_provider, load_catalog
+from omniroute_providers.combos import ComboSpec, ComboTarget
+from omniroute_providers.quotas import Budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,26 @@ class Registry:
     keys: Mapping[str, ClientKey]  # public prefix -> key
     admin_token: tuple[str, str] | None  # (salt, hash)
     version: int = 0
+    combos: Mapping[str, ComboSpec] = field(default_factory=dict)
+    aliases: tuple[tuple[str, str], ...] = ()  # (pattern, target), patterns may hold * and ?
+    budgets: tuple[Budget, ...] = ()
+    prices: Mapping[tuple[str, str], PriceSpec] = field(default_factory=dict)  # user overrides
+
+    def account(self, account_id: int) -> Account | None:
+        for group in self.accounts.values():
+            for a in group:
+                if a.id == account_id:
+                    return a
+        return None
+
+    def price(self, provider: str, model: str) -> PriceSpec | None:
+        """The user's override when there is one, else the catalog's price."""
+        override = self.prices.get((provider, model))
+        if override is not None:
+            return override
+        spec = self.catalog.provider(provider)
+        m = spec.model(model) if spec is not None else None
+        return m.price if m is not None else None
 
     def enabled_accounts(self, provider: str) -> tuple[Account, ...]:
         return tuple(a for a in self.accounts.get(provider, ()) if a.enabled)
@@ -99,6 +121,12 @@ def load_registry(db: Db, sealer: Sealer, catalog: Catalog | None = None) -> Reg
         )
         admin = kv_get(db, "admin_token")
         version = int(kv_get(db, "config_version") or 0)
+        combo_rows = db.execute(
+            "SELECT name, strategy, targets, enabled, sticky, description FROM combos ORDER BY name"
+        )
+        alias_rows = db.execute("SELECT pattern, target FROM model_aliases ORDER BY pattern")
+        budget_rows = db.execute("SELECT scope, id, period, limit_usd FROM budgets")
+        price_rows = db.execute("SELECT provider, model, price FROM price_overrides")
     finally:
         db.execute("COMMIT")
     if customs:
@@ -140,10 +168,35 @@ def load_registry(db: Db, sealer: Sealer, catalog: Catalog | None = None) -> Reg
     if admin:
         salt, _, digest = admin.partition(":")
         admin_token = (salt, digest)
+    combos = {
+        str(name): ComboSpec(
+            name=str(name),
+            strategy=str(strategy),
+            targets=tuple(ComboTarget(str(t["model"]), float(t.get("weight", 1))) for t in loads(targets)),
+            enabled=bool(enabled),
+            sticky=int(sticky),
+            description=str(description),
+        )
+        for name, strategy, targets, enabled, sticky, description in combo_rows
+    }
+    prices = {}
+    for provider, model, raw in price_rows:
+        p = loads(raw)
+        prices[(str(provider), str(model))] = PriceSpec(
+            input=float(p.get("input", 0)),
+            output=float(p.get("output", 0)),
+            cached_input=p.get("cached_input"),
+            cache_write=p.get("cache_write"),
+            reasoning=p.get("reasoning"),
+        )
     return Registry(
         catalog=catalog,
         accounts={k: tuple(v) for k, v in accounts.items()},
         keys=keys,
         admin_token=admin_token,
         version=version,
+        combos=combos,
+        aliases=tuple((str(p), str(t)) for p, t in alias_rows),
+        budgets=tuple(Budget(str(sc), str(i), str(pe), float(lim)) for sc, i, pe, lim in budget_rows),
+        prices=prices,
     )

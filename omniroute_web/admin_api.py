@@ -96,7 +96,9 @@ async def update_account(
     gw: Gateway, request: Request, responder: Responder, params: Params, _: object
 ) -> None:
     body = await _body(request)
-    await _run(manage.update_account, gw.store, gw.sealer, _int(params["id"], "account id"), body)
+    account_id = _int(params["id"], "account id")
+    await _run(manage.update_account, gw.store, gw.sealer, account_id, body)
+    gw.balancer.health.clear_account(account_id)  # a new key or re-enabling deserves a fresh start
     await gw.reload()
     await send_json(responder, 200, {"ok": True})
 
@@ -210,3 +212,155 @@ async def settings(gw: Gateway, request: Request, responder: Responder, params: 
             "sealer": gw.sealer.backend,
         },
     )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# routing: combos, aliases, health, quotas, budgets, prices
+# ----------------------------------------------------------------------------------------------------------
+
+
+async def combos(gw: Gateway, request: Request, responder: Responder, params: Params, _key: object) -> None:
+    rows = await _run(lambda: gw.store.read(manage.list_combos))
+    await send_json(responder, 200, {"combos": rows})
+
+
+async def create_combo(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    body = await _body(request)
+    name = await _run(lambda: manage.save_combo(gw.store, gw.registry.catalog, body))
+    await gw.reload()
+    await send_json(responder, 201, {"name": name})
+
+
+async def update_combo(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    body = await _body(request)
+    body.setdefault("name", params["name"])
+    await _run(lambda: manage.save_combo(gw.store, gw.registry.catalog, body, replace=params["name"]))
+    await gw.reload()
+    await send_json(responder, 200, {"ok": True})
+
+
+async def delete_combo(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    await _run(manage.remove_combo, gw.store, params["name"])
+    await gw.reload()
+    await send_json(responder, 200, {"ok": True})
+
+
+async def probe_combo(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    from omniroute_providers import probe
+
+    result = await probe.probe_model(gw.pipeline, params["name"])
+    await send_json(responder, 200, result)
+
+
+async def aliases(gw: Gateway, request: Request, responder: Responder, params: Params, _key: object) -> None:
+    rows = await _run(lambda: gw.store.read(manage.list_aliases))
+    await send_json(responder, 200, {"aliases": rows})
+
+
+async def set_alias(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    body = await _body(request)
+    await _run(manage.set_alias, gw.store, str(body.get("pattern") or ""), str(body.get("target") or ""))
+    await gw.reload()
+    await send_json(responder, 201, {"ok": True})
+
+
+async def delete_alias(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    from urllib.parse import unquote
+
+    await _run(manage.remove_alias, gw.store, unquote(params["pattern"]))
+    await gw.reload()
+    await send_json(responder, 200, {"ok": True})
+
+
+def rss_mb() -> float:
+    """Resident memory of this process (procfs reads do not block)."""
+    import resource
+
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def health(gw: Gateway, request: Request, responder: Responder, params: Params, _key: object) -> None:
+    memory_mb = rss_mb()
+    from omniroute import __version__
+
+    await send_json(
+        responder,
+        200,
+        {
+            "uptime_s": round(gw.uptime(), 1),
+            "version": __version__,
+            "memory_mb": round(memory_mb, 1),
+            "codec": gw.codec,
+            "store": gw.store.driver,
+            "connections": gw.server.connections,
+            "in_flight": gw.server.active_requests,
+            "dropped_usage_rows": gw.store.dropped_rows,
+            "providers": gw.balancer.health_view(gw.registry),
+        },
+    )
+
+
+async def reset_health(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    body = await _body(request)
+    account = body.get("account")
+    provider = body.get("provider")
+    if account is not None and not isinstance(account, int):
+        raise InvalidRequestError("account: an account id", param="account")
+    gw.balancer.health.reset(provider=str(provider) if provider else None, account=account)
+    gw.balancer.persist()
+    await send_json(responder, 200, {"ok": True})
+
+
+async def quotas(gw: Gateway, request: Request, responder: Responder, params: Params, _key: object) -> None:
+    await send_json(responder, 200, {"accounts": gw.balancer.quota_view(gw.registry)})
+
+
+async def budgets(gw: Gateway, request: Request, responder: Responder, params: Params, _key: object) -> None:
+    await send_json(responder, 200, {"budgets": gw.balancer.budgets.view()})
+
+
+async def set_budget(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    body = await _body(request)
+    limit = body.get("limit_usd")
+    await _run(
+        manage.set_budget,
+        gw.store,
+        str(body.get("scope") or ""),
+        str(body.get("id") or ""),
+        str(body.get("period") or ""),
+        limit,
+    )
+    await gw.reload()
+    await send_json(responder, 200, {"ok": True})
+
+
+async def set_price(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    body = await _body(request)
+    price = body.get("price")
+    await _run(
+        manage.set_price, gw.store, str(body.get("provider") or ""), str(body.get("model") or ""), price
+    )
+    await gw.reload()
+    await send_json(responder, 200, {"ok": True})

@@ -25,15 +25,20 @@ from omniroute import (
 )
 from omniroute_providers import egress, guard, manage
 from omniroute_providers.catalog import load_catalog
+from omniroute_providers.balancer import Balancer, BalancerConfig, wall_clock
+from omniroute_providers.health import HealthConfig
 from omniroute_providers.pipeline import Pipeline
+from omniroute_providers.strategies import normalize
 from omniroute_providers.registry import Registry, load_registry
 from omniroute_providers.upstream import UpstreamClient
 from omniroute_web.auth import authenticate_admin, authenticate_client
+from omniroute_web.dashboard_api import apply_saved_settings
 from omniroute_web.ipfilter import IPFilter  # security
 from omniroute_web.messages import render_error
 from omniroute_web.ratelimit import RateLimiter  # security
 from omniroute_web.routes import ROUTES, Router
 from omniroute_web.server import Request, Responder, Server, ServerConfig
+from omniroute_web.session import SAFE_METHODS, SessionManager, audited, ensure_setup_token
 
 log = logging.getLogger("omniroute")
 
@@ -48,6 +53,7 @@ class Gateway:
                 + settings.host
             )
         self.settings = settings
+        apply_saved_settings(settings)  # dashboard: values saved on its Settings page
         # security: address rules, per-address rate and guard settings, checked before anything is opened
         try:
             self.ip_filter = IPFilter.from_settings(settings)
@@ -58,6 +64,9 @@ class Gateway:
         data = settings.data_path
         os.makedirs(data, mode=0o700, exist_ok=True)
         self.store = Store(os.path.join(data, "omniroute.sqlite"))
+        # dashboard: browser sessions; a one-time setup link while no dashboard password is set
+        self.sessions = SessionManager(self.store)
+        self.setup_token = ensure_setup_token(self.store)
         self.sealer = Sealer(load_sealing_key(data, settings.secret_key))
         self.catalog = load_catalog()
         self.first_run = manage.ensure_first_run(self.store)  # the admin token and first key, shown once
@@ -69,9 +78,27 @@ class Gateway:
             first_byte_timeout=settings.upstream_first_byte_timeout_s,
             idle_timeout=settings.upstream_idle_timeout_s,
         )
-        self.pipeline = Pipeline(
-            lambda: self.registry, self.upstream, self.store, request_deadline_s=settings.request_deadline_s
+        self.balancer = Balancer(
+            wall_clock(),
+            BalancerConfig(
+                account_strategy=normalize(settings.account_strategy),
+                retries_per_account=settings.retries_per_account,
+                wait_for_cooldown_s=settings.wait_for_cooldown_s,
+                rate_limit_wait_s=settings.rate_limit_wait_s,
+                health=HealthConfig(settings.breaker_failures, settings.breaker_window_s, settings.breaker_open_s),
+                quota_reset_hour=settings.quota_reset_hour,
+            ),
         )
+        self.balancer.attach(self.store, self.registry)
+        self.pipeline = Pipeline(
+            lambda: self.registry,
+            self.upstream,
+            self.store,
+            request_deadline_s=settings.request_deadline_s,
+            balancer=self.balancer,
+            default_model=settings.default_model,
+        )
+        self.store.read(self.pipeline.keys.load)
         self.router = Router(ROUTES)
         self.server = Server(
             self.dispatch,
@@ -106,17 +133,27 @@ class Gateway:
         if route.access == "client":
             key = authenticate_client(self.registry, request, no_auth=self.settings.no_auth)
         elif route.access == "admin":
-            authenticate_admin(self.registry, request)
+            key = authenticate_admin(self.registry, request, self.sessions)  # who: for the audit trail
+            if request.method not in SAFE_METHODS:
+                call = route.handler(self, request, responder, params, key)
+                await audited(self.store, key, request, responder, call)
+                return
         await route.handler(self, request, responder, params, key)
 
     # ------------------------------------------------------------------------------------------------------
     # configuration
     # ------------------------------------------------------------------------------------------------------
 
+    def reload_now(self) -> None:
+        """Re-read the configuration on this thread (start-up, tests); the server uses `reload`."""
+        self.registry = self.store.read(lambda db: load_registry(db, self.sealer, self.catalog))
+        self.balancer.configure(self.registry)
+
     async def reload(self) -> None:
         self.registry = await trio.to_thread.run_sync(
             lambda: self.store.read(lambda db: load_registry(db, self.sealer, self.catalog))
         )
+        self.balancer.configure(self.registry)
 
     async def _watch_config(self) -> None:
         while True:
@@ -139,6 +176,7 @@ class Gateway:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_config)
+                nursery.start_soon(self.balancer.persist_loop)
                 if handle_signals:
                     nursery.start_soon(self._watch_signals)
                 port = await nursery.start(self._serve_then_stop, nursery)
@@ -150,6 +188,7 @@ class Gateway:
                 egress.remove_listening_port(own)
             with trio.CancelScope(shield=True):
                 await self.upstream.aclose()
+            self.balancer.persist()
             self.store.close()
 
     async def _serve_then_stop(

@@ -1,4 +1,4 @@
-"""Who is calling: client keys for /v1 and /v1beta, the admin token for /api.
+"""Who is calling: client keys for /v1 and /v1beta, the admin token (or a dashboard session) for /api.
 
 Every credential form goes through the same check (one normalised lookup, then the same scope rules), so a
 key is not stronger or weaker for arriving as `x-api-key` rather than `Authorization: Bearer`.
@@ -11,6 +11,7 @@ import time
 from omniroute import AuthenticationError, key_prefix, verify_secret
 from omniroute_providers.registry import ClientKey, Registry
 from omniroute_web.server import Request
+from omniroute_web.session import Principal, SessionManager, check_csrf
 
 ANONYMOUS = ClientKey(id=0, name="anonymous (--no-auth)", prefix="", salt="", hash="")
 
@@ -52,8 +53,20 @@ def authenticate_client(registry: Registry, request: Request, *, no_auth: bool) 
     return key
 
 
-def authenticate_admin(registry: Registry, request: Request) -> None:
+def authenticate_admin(
+    registry: Registry, request: Request, sessions: SessionManager | None = None
+) -> Principal:
+    """The admin token, or (dashboard) a signed-in browser session with its CSRF token on state changes."""
     credential = presented_credential(request)
     token = registry.admin_token
-    if not credential or token is None or not verify_secret(credential, token[0], token[1]):
-        raise AuthenticationError("admin credentials required (Authorization: Bearer <admin token>)")
+    if credential:
+        if token is None or not verify_secret(credential, token[0], token[1]):
+            raise AuthenticationError("admin credentials required (Authorization: Bearer <admin token>)")
+        return Principal("admin token")
+    session = sessions.from_request(request) if sessions is not None else None
+    if session is None:
+        raise AuthenticationError(
+            "admin credentials required (Authorization: Bearer <admin token>, or sign in to the dashboard)"
+        )
+    check_csrf(request, session)
+    return Principal(session.user, session)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from omniroute import InvalidRequestError, JsonObj, MethodNotAllowedError, __version__
+from omniroute import GatewayError, InvalidRequestError, JsonObj, MethodNotAllowedError, __version__
 from omniroute_providers.pipeline import Call, validate_stream_flag
 from omniroute_providers.registry import ClientKey
 from omniroute_web.messages import read_json, send_json
@@ -49,6 +49,7 @@ def _call(
         stream=stream,
         request_id=request.request_id,
         key_id=key.id or None,
+        key=key if key.id else None,
         client_headers=request.headers,
         drain_expired=lambda: request.drain_expired,
     )
@@ -180,8 +181,19 @@ async def gemini_action(
 def model_entries(gw: Gateway) -> list[tuple[str, str, int | None]]:
     """(public id `alias/model`, provider id, context window) for every configured provider's models."""
     entries: list[tuple[str, str, int | None]] = []
-    for provider in gw.registry.configured_providers():
+    reg = gw.registry
+    for provider in reg.configured_providers():
         entries.extend((f"{provider.alias}/{m.id}", provider.id, m.context_window) for m in provider.models)
+    for name, combo in reg.combos.items():
+        if not combo.enabled:
+            continue
+        try:
+            targets = gw.pipeline.plans.get(reg, name).targets
+        except GatewayError:
+            continue  # a combo with no reachable target is not offered
+        windows = [t.spec.context_window for t in targets if t.spec is not None and t.spec.context_window]
+        # A combo can land on any of its targets: advertise the smallest window so clients compact in time.
+        entries.append((name, "combo", min(windows) if windows else None))
     return entries
 
 

@@ -2,7 +2,7 @@
 a 404, and a test walks this table to prove each route demands what it says.
 
 Access levels: "public" (no credential), "client" (a client API key unless --no-auth), "admin" (the admin
-token).
+token, or a dashboard session plus its CSRF token on state-changing methods).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from omniroute import MethodNotAllowedError, NotFoundError
-from omniroute_web import admin_api, client_api
+from omniroute_web import admin_api, client_api, dashboard_api, dashboard_clitools, dashboard_data, session
 
 Access = Literal["public", "client", "admin"]
 Handler = Callable[..., Awaitable[None]]
@@ -42,6 +42,36 @@ GEMINI_ACTION = r"{model...}:{action}"
 
 ROUTES: list[Route] = [
     _route("GET", "/health", client_api.health, "public"),
+    # dashboard: the app, sign-in (session.py) and the endpoints only its pages use (dashboard_*.py)
+    _route("GET", "/", dashboard_api.index, "public"),
+    _route("GET", "/setup", dashboard_api.index, "public"),
+    _route("GET", "/static/{path...}", dashboard_api.static_file, "public"),
+    _route("GET", "/api/session", session.session_info, "public"),
+    _route("POST", "/api/session/login", session.login, "public"),
+    _route("POST", "/api/session/logout", session.logout, "public"),
+    _route("POST", "/api/session/setup", session.setup, "public"),
+    _route("POST", "/api/session/password", session.change_password, "admin"),
+    _route("GET", "/api/dashboard/system", dashboard_api.system, "admin"),
+    _route("GET", "/api/dashboard/settings", dashboard_api.get_settings, "admin"),
+    _route("PUT", "/api/dashboard/settings", dashboard_api.put_settings, "admin"),
+    _route("GET", "/api/dashboard/custom-models", dashboard_api.get_custom_models, "admin"),
+    _route("PUT", "/api/dashboard/custom-models", dashboard_api.put_custom_models, "admin"),
+    _route("GET", "/api/usage/series", dashboard_api.series, "admin"),
+    _route("GET", "/api/usage/latency", dashboard_api.latency, "admin"),
+    _route("GET", "/api/logs/requests", dashboard_api.requests_log, "admin"),
+    _route("GET", "/api/logs/requests/{id}", dashboard_api.request_detail, "admin"),
+    _route("GET", "/api/logs/audit", dashboard_api.audit_log, "admin"),
+    _route("GET", "/api/logs/console", dashboard_api.console, "admin"),
+    _route("POST", "/api/logs/purge", dashboard_api.purge_logs, "admin"),
+    _route("POST", "/api/playground/translate", dashboard_api.playground_translate, "admin"),
+    _route("GET", "/api/cli-tools", dashboard_clitools.list_tools, "admin"),
+    _route("POST", "/api/cli-tools/{id}/apply", dashboard_clitools.apply_tool, "admin"),
+    _route("GET", "/api/backups", dashboard_data.backups, "admin"),
+    _route("POST", "/api/backups", dashboard_data.create_backup, "admin"),
+    _route("GET", "/api/backups/{name}", dashboard_data.download_backup, "admin"),
+    _route("DELETE", "/api/backups/{name}", dashboard_data.delete_backup, "admin"),
+    _route("POST", "/api/export", dashboard_data.export, "admin"),
+    _route("POST", "/api/import", dashboard_data.import_, "admin"),
     # OpenAI family
     _route("GET", "/v1/models", client_api.list_models, "client"),
     _route("POST", "/v1/chat/completions", client_api.chat_completions, "client"),
@@ -70,6 +100,21 @@ ROUTES: list[Route] = [
     _route("DELETE", "/api/keys/{id}", admin_api.revoke_key, "admin"),
     _route("GET", "/api/usage", admin_api.usage, "admin"),
     _route("GET", "/api/settings", admin_api.settings, "admin"),
+    # routing and resilience (issue 4)
+    _route("GET", "/api/combos", admin_api.combos, "admin"),
+    _route("POST", "/api/combos", admin_api.create_combo, "admin"),
+    _route("PUT", "/api/combos/{name}", admin_api.update_combo, "admin"),
+    _route("DELETE", "/api/combos/{name}", admin_api.delete_combo, "admin"),
+    _route("POST", "/api/combos/{name}/test", admin_api.probe_combo, "admin"),
+    _route("GET", "/api/aliases", admin_api.aliases, "admin"),
+    _route("POST", "/api/aliases", admin_api.set_alias, "admin"),
+    _route("DELETE", "/api/aliases/{pattern}", admin_api.delete_alias, "admin"),
+    _route("GET", "/api/health", admin_api.health, "admin"),
+    _route("POST", "/api/health/reset", admin_api.reset_health, "admin"),
+    _route("GET", "/api/quotas", admin_api.quotas, "admin"),
+    _route("GET", "/api/budgets", admin_api.budgets, "admin"),
+    _route("PUT", "/api/budgets", admin_api.set_budget, "admin"),
+    _route("PUT", "/api/prices", admin_api.set_price, "admin"),
 ]
 
 

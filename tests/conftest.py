@@ -56,13 +56,25 @@ class Harness:
         )
 
     def add_custom(self, provider_id: str, base_url: str, *, fmt: str = "openai-chat", auth: str = "bearer") -> str:
-        return manage.add_custom_provider(
+        pid = manage.add_custom_provider(
             self.gw.store, self.gw.registry.catalog, provider_id=provider_id, name=provider_id,
             format=fmt, base_url=base_url, auth=auth, local=True,
         )
+        self.gw.reload_now()  # the new provider joins the catalog before accounts are added to it
+        return pid
+
+    def add_combo(self, name: str, targets: list[str | dict[str, Any]], strategy: str = "priority", **kw: Any) -> None:
+        manage.save_combo(self.gw.store, self.gw.registry.catalog, {"name": name, "targets": targets,
+                                                                    "strategy": strategy, **kw})
+
+    def set_limits(self, account_id: int, limits: dict[str, Any]) -> None:
+        manage.update_account(self.gw.store, self.gw.sealer, account_id, {"limits": limits})
+
+    def set_budget(self, scope: str, ident: str, period: str, limit_usd: float | None) -> None:
+        manage.set_budget(self.gw.store, scope, ident, period, limit_usd)
 
     async def reload(self) -> None:
-        await self.gw.reload()
+        self.gw.reload_now()  # on the loop thread: no worker-thread wait for a MockClock to jump over
 
     async def usage_rows(self) -> list[dict[str, Any]]:
         """Usage rows, once every in-flight request has finished and been recorded."""
