@@ -757,16 +757,17 @@ def _messages_stream(raw: bytes, ans: Answer) -> None:
             ans.error, ans.error_in_stream = obj["error"], True
             assert i == len(frames) - 1, "the error event is the last frame"
             break
-        _AM_EVENT.validate_python(obj)
         kind = obj["type"]
+        if kind == "ping":  # the SDK skips pings before it validates events
+            assert i > 0, "message_start comes first"
+            continue
+        _AM_EVENT.validate_python(obj)
         if i == 0:
             assert kind == "message_start", "message_start comes first"
             assert "usage" in obj["message"], "message_start carries a usage object"
             usage.update(obj["message"]["usage"])
             continue
         assert kind != "message_start"
-        if kind == "ping":
-            continue
         if kind == "content_block_start":
             assert open_index is None, "blocks never interleave"
             assert obj["index"] == len(blocks), "block indices count from 0"

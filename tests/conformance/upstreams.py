@@ -96,7 +96,7 @@ def check_chat(req: RecordedRequest, body: dict[str, Any]) -> None:
 def check_responses(req: RecordedRequest, body: dict[str, Any]) -> None:
     assert req.path.endswith("/responses")
     assert req.headers.get("authorization", "").startswith("Bearer ")
-    _adapter("or-stream" if body.get("stream") else "or-json").validate_python(body)
+    _adapter("or-stream" if body.get("stream") else "or-json").validate_python(_with_item_ids(body))
     for key in ("stop", "n", "seed", "frequency_penalty", "presence_penalty", "messages", "max_tokens"):
         assert key not in body, f"Responses has no `{key}`"
     for t in body.get("tools") or []:
@@ -121,6 +121,28 @@ def check_responses(req: RecordedRequest, body: dict[str, Any]) -> None:
                 assert "id" not in item, "no rs_ ids when store is false"
                 assert item.get("encrypted_content"), "reasoning goes back only with its encrypted content"
     assert sorted(calls) == sorted(outputs), "every call has exactly one output"
+
+
+def _with_item_ids(body: dict[str, Any]) -> dict[str, Any]:
+    """The SDK's item params require an `id` on reasoning items and on echoed assistant output messages,
+    but the API takes them without (what Codex sends with store=false; formats.md §4 cases 9-10): add
+    placeholders for type validation only."""
+    items = body.get("input")
+    if not isinstance(items, list):
+        return body
+    return {**body, "input": [_placeholder_id(i) for i in items]}
+
+
+def _placeholder_id(item: dict[str, Any]) -> dict[str, Any]:
+    if "id" in item:
+        return item
+    if item.get("type") == "reasoning":
+        return {**item, "id": "rs_placeholder"}
+    content = item.get("content")
+    if item.get("role") == "assistant" and isinstance(content, list):
+        if any(p.get("type") == "output_text" for p in content):
+            return {"status": "completed", "type": "message", **item, "id": "msg_placeholder"}
+    return item
 
 
 # ----------------------------------------------------------------------------------------------------------
