@@ -1,0 +1,66 @@
+"""Gemini CLI (`gemini -p`) against the gateway: Gemini streamGenerateContent in, every upstream format
+out."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.clients import agents
+from tests.clients.checks import assert_recorded, assert_succeeded, assert_tool_round_trip
+from tests.clients.conftest import Routed
+from tests.clients.script import SIGNATURE, UPSTREAMS, ToolTurn, model_for, replayed_signatures
+
+pytestmark = [pytest.mark.clients, agents.requires("gemini")]
+
+
+async def test_gemini_cli_answers_through_the_demo_echo(routed: Routed, workspace: agents.Workspace) -> None:
+    argv, env = agents.gemini_cli(workspace, routed.gw.url, routed.gw.key, "echo", "Say PONG")
+
+    run = await agents.run_agent(argv, env, workspace.project)
+
+    # echo answers with the last user turn: Gemini CLI's session context, then the prompt
+    assert_succeeded(run, "Say PONG")
+    await assert_recorded(routed, client_format="gemini", provider="echo", model="echo")
+
+
+@pytest.mark.parametrize("upstream", list(UPSTREAMS))
+async def test_gemini_cli_reads_a_file_for_each_upstream_format(
+    routed: Routed, workspace: agents.Workspace, upstream: str
+) -> None:
+    turn = ToolTurn(upstream, "read_file", {"file_path": "notes.txt"})
+    routed.fake.responder = turn
+    model = model_for(upstream)
+    argv, env = agents.gemini_cli(workspace, routed.gw.url, routed.gw.key, model, "What does notes.txt say?")
+
+    run = await agents.run_agent(argv, env, workspace.project)
+
+    await assert_tool_round_trip(
+        run,
+        routed,
+        turn,
+        client_format="gemini",
+        model=model,
+        # only Gemini's own signature survives: see the xfail below for the others
+        replays_signature=upstream == "gemini",
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="formats/gemini.py streams a foreign reasoning signature on a `thought: true` part and "
+    "Gemini CLI drops thought parts from its history, so Claude's signature never returns to the "
+    "Anthropic upstream (real Gemini puts it on the first functionCall or a non-thought part)",
+)
+async def test_gemini_cli_replays_claude_signature_to_an_anthropic_upstream(
+    routed: Routed, workspace: agents.Workspace
+) -> None:
+    turn = ToolTurn("anthropic", "read_file", {"file_path": "notes.txt"})
+    routed.fake.responder = turn
+    argv, env = agents.gemini_cli(
+        workspace, routed.gw.url, routed.gw.key, model_for("anthropic"), "What does notes.txt say?"
+    )
+
+    run = await agents.run_agent(argv, env, workspace.project)
+
+    assert turn.answered, str(run)
+    assert SIGNATURE in replayed_signatures(turn.answered[0])
