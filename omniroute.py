@@ -1177,8 +1177,8 @@ def setup_logging(level: str = "info") -> None:
 # ==========================================================================================================
 # 8. main
 # ==========================================================================================================
-# `omniroute` serves; `omniroute provider|key|usage|admin-token ...` manage the data dir directly (they work
-# whether or not a gateway is running on it: a running one picks changes up within a second).
+# `omniroute` serves; `omniroute provider|key|combo|usage|admin-token ...` manage the data dir directly (they
+# work whether or not a gateway is running on it: a running one picks changes up within a second).
 
 
 def _parser() -> Any:
@@ -1248,6 +1248,24 @@ def _parser() -> Any:
     keys.add_parser("list", help="list keys")
     revoke = keys.add_parser("revoke", help="revoke a key")
     revoke.add_argument("id", help="key id or its omr_<prefix>")
+
+    combo = sub.add_parser("combo", help="combos: named fallback chains").add_subparsers(
+        dest="action", required=True
+    )
+    cadd = combo.add_parser("add", help="create or replace a combo")
+    cadd.add_argument("name")
+    cadd.add_argument("targets", nargs="+", help="provider/model, alias or combo names, in order")
+    cadd.add_argument(
+        "--strategy",
+        default="priority",
+        help="priority, round-robin, weighted, random, least-used, p2c or cost-optimized",
+    )
+    cadd.add_argument(
+        "--sticky", type=int, default=1, help="round-robin: requests per target before rotating"
+    )
+    combo.add_parser("list", help="list combos")
+    crm = combo.add_parser("remove", help="delete a combo")
+    crm.add_argument("name")
 
     admin = sub.add_parser("admin-token", help="the admin API token").add_subparsers(
         dest="action", required=True
@@ -1371,6 +1389,8 @@ def _manage(args: Any, settings: Settings) -> int:
             elif args.action == "revoke":
                 manage.revoke_key(store, args.id)
                 print(f"key {args.id} revoked")
+        elif args.command == "combo":
+            _combo_command(args, store, catalog)
         elif args.command == "admin-token":
             print(f"admin token: {manage.rotate_admin_token(store)}\nshown once: store it now")
         elif args.command == "usage":
@@ -1381,6 +1401,25 @@ def _manage(args: Any, settings: Settings) -> int:
     finally:
         store.close()
     return 0
+
+
+def _combo_command(args: Any, store: Store, catalog: Any) -> None:
+    from omniroute_providers import manage
+
+    if args.action == "add":
+        raw = {"name": args.name, "targets": args.targets, "strategy": args.strategy, "sticky": args.sticky}
+        exists = any(c["name"] == args.name for c in store.read(manage.list_combos))
+        manage.save_combo(store, catalog, raw, replace=args.name if exists else None)
+        print(f"combo {args.name}: {' -> '.join(args.targets)} ({args.strategy})")
+    elif args.action == "list":
+        rows = [
+            {**c, "targets": " -> ".join(t["model"] for t in c["targets"])}
+            for c in store.read(manage.list_combos)
+        ]
+        _print_table(rows, ["name", "strategy", "enabled", "targets"])
+    elif args.action == "remove":
+        manage.remove_combo(store, args.name)
+        print(f"combo {args.name} removed")
 
 
 def _probe(store: Store, sealer: Sealer, account_id: int) -> int:

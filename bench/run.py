@@ -78,6 +78,8 @@ def prepare_data_dir(data: Path, fake_port: int) -> None:
     for provider in ("openai", "anthropic"):
         manage.add_account(store, sealer, catalog, manage.AccountInput(
             provider=provider, name="bench", key="sk-bench-000000000000", base_url=base, local=True))
+    manage.save_combo(store, catalog, {"name": "trio", "strategy": "priority",
+                                       "targets": ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "openai/gpt-4o"]})
     store.close()
 
 
@@ -291,6 +293,10 @@ async def main_async(args: argparse.Namespace) -> None:
                 d = await rounds(f"direct c={conc}", fake_port, direct_oc, n, conc, None, fox, k)
                 g = await rounds(f"gateway c={conc}", gw.port, gw_oc, n, conc, pid, fox, k)
                 rows.append((f"OpenAI->OpenAI JSON c={conc}", g, d))
+            combo = raw_request("/v1/chat/completions", chat(False, "trio"), gw.key)
+            plain = await rounds("plain c=1", gw.port, gw_oc, n, 1, pid, fox, k)
+            via_combo = await rounds("combo c=1", gw.port, combo, n, 1, pid, fox, k)
+            rows.append(("3-target combo JSON c=1 (vs plain)", via_combo, plain))
             direct_st = raw_request("/v1/chat/completions", chat(True, "gpt-4o-mini"), "x")
             gw_st = raw_request("/v1/chat/completions", chat(True, "openai/gpt-4o-mini"), gw.key)
             for conc in (1, 16):

@@ -181,6 +181,7 @@ class PlanCache:
 # ----------------------------------------------------------------------------------------------------------
 
 CandidateOf = Callable[[Target], Candidate]
+STATELESS = frozenset({"priority", "round-robin", "random", "weighted"})  # strategies that ignore stats
 
 
 def order(
@@ -202,7 +203,10 @@ def order(
                 out.append(node)
             return
         combo = node.combo
-        cands = [_candidate(child, weight, candidate_of) for child, weight in node.children]
+        if combo.strategy in STATELESS:  # order without statistics: no per-account work at all
+            cands = [Candidate(weight=weight) for _, weight in node.children]
+        else:
+            cands = [_candidate(child, weight, candidate_of) for child, weight in node.children]
         rr = rotations.setdefault(combo.name, RoundRobin()) if combo.strategy == "round-robin" else None
         for i in strategy_order(combo.strategy, cands, rng=rng, rr=rr, sticky=combo.sticky):
             visit(node.children[i][0])

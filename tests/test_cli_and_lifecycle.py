@@ -272,3 +272,18 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     for f in fields(Settings):
         assert f.name in SETTINGS_DOC, f.name
         assert f"OMNIROUTE_{f.name.upper()}" in readme, f.name
+
+
+def test_combos_from_the_cli(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    data = tmp_path / "combos"
+    assert run_cli(data, "provider", "add", "openai", "--key", "sk-cli-0000000000000", env=subprocess_env).returncode == 0
+    out = run_cli(data, "combo", "add", "coding", "openai/gpt-4o-mini", "openai/gpt-4o", "--strategy", "round-robin",
+                  env=subprocess_env)
+    assert out.returncode == 0, out.stderr
+    listed = run_cli(data, "combo", "list", env=subprocess_env).stdout
+    assert "coding" in listed and "round-robin" in listed and "openai/gpt-4o-mini -> openai/gpt-4o" in listed
+    bad = run_cli(data, "combo", "add", "loop", "loop", env=subprocess_env)
+    assert bad.returncode == 2 and "itself" in bad.stderr
+    assert run_cli(data, "combo", "add", "outer", "coding", env=subprocess_env).returncode == 0
+    busy = run_cli(data, "combo", "remove", "coding", env=subprocess_env)
+    assert busy.returncode == 2 and "used by outer" in busy.stderr
