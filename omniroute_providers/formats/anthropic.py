@@ -58,6 +58,7 @@ from omniroute import (
 from omniroute_providers.formats.common import (
     error_from_status,
     format_retry_after,
+    refuse_previous_response_id,
     retry_after_from_headers,
 )
 from omniroute_providers.formats.names import (
@@ -689,6 +690,7 @@ def _response_format(fmt: JsonObj) -> ResponseFormat:
 
 def render_request(req: ChatRequest, ctx: Context) -> JsonObj:
     """ChatRequest -> an Anthropic Messages body for `ctx.upstream_model` (see the module invariants)."""
+    refuse_previous_response_id(req.previous_response_id)
     return _RequestRenderer(req, ctx).render()
 
 

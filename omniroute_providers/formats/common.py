@@ -206,3 +206,18 @@ def format_retry_after(seconds: float | None) -> dict[str, str]:
     if seconds is None:
         return {}
     return {"retry-after": str(max(1, int(-(-seconds // 1))))}
+
+
+def refuse_previous_response_id(previous_response_id: str | None) -> None:
+    """Refuse a Responses `previous_response_id` on its way to an upstream of another format.
+
+    The id names history that only OpenAI's Responses API stored; the gateway keeps no copy, so rendering
+    the request without it would silently drop the conversation (formats.md §5 case 74). A 400 tells the
+    client to send the full history instead.
+    """
+    if previous_response_id:
+        raise InvalidRequestError(
+            "`previous_response_id` needs an OpenAI Responses upstream, which stores the conversation; "
+            "this model is served by another API, so send the full conversation in `input` instead",
+            param="previous_response_id",
+        )

@@ -67,6 +67,7 @@ from omniroute_providers.formats.common import (
     error_from_status,
     format_retry_after,
     google_retry_delay,
+    refuse_previous_response_id,
     retry_after_from_headers,
 )
 from omniroute_providers.formats.names import disambiguate, sanitize_tool_name
@@ -672,6 +673,7 @@ def _parse_thinking(cfg: JsonObj) -> ReasoningConfig:
 
 def render_request(req: ChatRequest, ctx: Context) -> JsonObj:
     """ChatRequest -> generateContent body for a Gemini upstream (the model goes in the URL)."""
+    refuse_previous_response_id(req.previous_response_id)
     body: JsonObj = {}
     names = _ToolNames(ctx)
     system = [p.text for p in req.system if p.text]

@@ -51,7 +51,12 @@ from omniroute import (
     dumps_str,
     loads,
 )
-from omniroute_providers.formats.common import error_from_status, format_retry_after, retry_after_from_headers
+from omniroute_providers.formats.common import (
+    error_from_status,
+    format_retry_after,
+    refuse_previous_response_id,
+    retry_after_from_headers,
+)
 from omniroute_providers.formats.names import sanitize_tool_name, shorten_call_id
 from omniroute_providers.formats.schema import strip_json_schema_meta, to_openai_strict_schema
 from omniroute_providers.formats.sse import DONE, SSEEvent
@@ -652,6 +657,7 @@ def _parse_response_format(value: object) -> ResponseFormat | None:
 
 
 def render_request(req: ChatRequest, ctx: Context) -> JsonObj:
+    refuse_previous_response_id(req.previous_response_id)
     body: JsonObj = {"model": ctx.upstream_model or req.model, "messages": _render_messages(req, ctx)}
     tools = _render_tools(req, ctx)
     if tools:

@@ -107,7 +107,7 @@ class Turn:
     """One step of a neutral conversation: user text, an assistant text, an assistant tool call, a tool
     result. `signature` rides on a call or reasoning step as the client received it."""
 
-    kind: str  # user | assistant | call | result | reasoning
+    kind: str  # user | assistant | call | result | reasoning | parts (Gemini model parts, verbatim)
     text: str = ""
     call_id: str | None = None
     name: str = ""
@@ -295,6 +295,9 @@ def _gemini_body(turns: list[Turn], system: str | None, tools: list[dict[str, An
             if t.signature:
                 part["thoughtSignature"] = t.signature
             add("model", part)
+        elif t.kind == "parts":  # a model turn echoed verbatim, as the SDKs keep it in chat history
+            for part in t.extra["parts"]:
+                add("model", part)
         elif t.kind == "result":
             fr: dict[str, Any] = {"name": t.name, "response": {"output": t.text}}
             if t.call_id:
@@ -865,6 +868,7 @@ def _gemini_chunks(chunks: list[dict[str, Any]], ans: Answer) -> None:
         for cand in obj.get("candidates") or []:
             assert cand.get("index", 0) == 0
             for part in (cand.get("content") or {}).get("parts") or []:
+                ans.extra.setdefault("model_parts", []).append(part)
                 assert part.get("text") != "" or "thoughtSignature" in part, "no empty text parts"
                 if "thoughtSignature" in part:
                     ans.signatures.append(part["thoughtSignature"])

@@ -220,3 +220,57 @@ async def test_error_mid_stream_is_the_client_formats_error_event(
     assert ans.text and "one two three four five six".startswith(ans.text), ans.text
     assert ans.error_in_stream, ans.raw
     assert ans.stop is None or mode.client == c.OR
+
+
+SIGNATURE = "c2lnLXJvdW5kLXRyaXA="
+
+
+def echo_reasoning(mode: Mode, ans: c.Answer) -> list[c.Turn]:
+    """The assistant turn as the client format writes it back: reasoning (with the token where the
+    format has a place for it) followed by the call."""
+    if mode.client == c.GG:  # google-genai keeps the model's content, thought parts included, verbatim
+        return [c.Turn("parts", extra={"parts": ans.extra["model_parts"]})]
+    (got,) = ans.calls
+    token = ans.signatures[0] if ans.signatures else None
+    turns: list[c.Turn] = []
+    if mode.client == c.OC:
+        blocks = [{"type": "thinking", "thinking": ans.reasoning, "signature": token}] if token else []
+        turns.append(c.Turn("reasoning", ans.reasoning, extra={"thinking_blocks": blocks} if blocks else {}))
+    else:
+        turns.append(c.reasoning(ans.reasoning, token))
+    turns.append(c.call(got.id, got.name, WEATHER_ARGS))
+    return turns
+
+
+@pytest.mark.parametrize(("mode", "upstream"), matrix())
+async def test_reasoning_with_tool_call_round_trip(mesh: Mesh, mode: Mode, upstream: str) -> None:
+    """Interleaved thinking + tool use (formats.md §4 cases 1-2): the reasoning token minted by the upstream
+    goes back to that upstream, in its own slot, when the client echoes the turn in its own format."""
+    fake = mesh.fakes[upstream]
+    fake.default = Reply(text="", thinking=THOUGHT, signature=SIGNATURE, tool_calls=[("get_weather", WEATHER_ARGS)])
+    tools = [c.tool_spec(mode.client)]
+    ask = c.user("weather in Paris?")
+    extra = reasoning_request(mode.client)
+    ans = await mesh.send(mode, upstream, c.body_for(mode.client, [ask], tools=tools, **extra))
+    assert ans.status == 200, ans.raw
+    assert ans.reasoning == THOUGHT
+    (got,) = ans.calls
+
+    fake.default = Reply(text="18C it is.")
+    history = [ask, *echo_reasoning(mode, ans), c.result(got.id, got.name, "18C")]
+    ans2 = await mesh.send(mode, upstream, c.body_for(mode.client, history, tools=tools, **extra))
+    assert ans2.status == 200, ans2.raw
+    assert ans2.text == "18C it is."
+    sent = mesh.last(upstream).json
+    turns = turns_of(upstream, sent)
+    assert [t.kind for t in turns if t.kind != "reasoning"] == ["user", "call", "result"]
+    if upstream == c.AM:
+        assert [t.kind for t in turns][:3] == ["user", "reasoning", "call"], "thinking first in its turn"
+        assert turns[1].signature == SIGNATURE
+        assert sent["thinking"]["type"] == "enabled", "the tool loop keeps thinking on"
+    elif upstream == c.GG:
+        call = next(t for t in turns if t.kind == "call")
+        assert call.signature == SIGNATURE, "Gemini gets its own thoughtSignature back on the call"
+    elif upstream == c.OR:
+        (item,) = [t for t in turns if t.kind == "reasoning"]
+        assert item.signature == SIGNATURE, "encrypted_content goes back to the Responses API"
