@@ -319,6 +319,11 @@ class _InputParser:
         if kind == "message":
             self.message(item, where)
             return
+        if kind == "additional_tools":
+            # Codex with current models declares its tools here instead of in `tools`: a declaration,
+            # not conversation, so the system items after it still lead
+            _parse_tools(item.get("tools"), self.req, self.private, f"{where}.tools")
+            return
         self.leading = False
         if kind in ("function_call", "custom_tool_call"):
             self.assistant().parts.append(self.tool_call(item, kind, where))
@@ -547,31 +552,39 @@ def _file_part(raw: JsonObj, where: str) -> FilePart:
     raise _bad(f"{where} (input_file) needs file_data, file_url or file_id")
 
 
-def _parse_tools(value: object, req: ChatRequest, private: JsonObj) -> None:
+def _parse_tools(value: object, req: ChatRequest, private: JsonObj, where: str = "tools") -> None:
+    """`tools` (or an `additional_tools` input item's list) -> req.tools; a name declared again replaces
+    the earlier declaration, as a later `additional_tools` item does for Codex."""
     if value is None:
         return
     if not isinstance(value, list):
-        raise _bad("tools must be an array")
+        raise _bad(f"{where} must be an array")
     for i, tool in enumerate(value):
         if not isinstance(tool, dict):
-            raise _bad(f"tools[{i}] must be an object")
+            raise _bad(f"{where}[{i}] must be an object")
         kind = tool.get("type")
         if kind in ("function", "custom"):
-            req.tools.append(_tool_spec(tool, f"tools[{i}]", prefix=""))
+            _declare(req, _tool_spec(tool, f"{where}[{i}]", prefix=""))
         elif kind == "namespace":
             ns = tool.get("name")
             members = tool.get("tools")
             if not isinstance(ns, str) or not ns or not isinstance(members, list):
-                raise _bad(f"tools[{i}] (namespace) needs a name and a tools array")
+                raise _bad(f"{where}[{i}] (namespace) needs a name and a tools array")
             for j, member in enumerate(members):
                 if not isinstance(member, dict):
-                    raise _bad(f"tools[{i}].tools[{j}] must be an object")
-                req.tools.append(_tool_spec(member, f"tools[{i}].tools[{j}]", prefix=ns + NAMESPACE_SEP))
+                    raise _bad(f"{where}[{i}].tools[{j}] must be an object")
+                spec = _tool_spec(member, f"{where}[{i}].tools[{j}]", prefix=ns + NAMESPACE_SEP)
+                _declare(req, spec)
             private.setdefault("namespaces", {})[ns] = tool
         else:  # hosted tools: web_search, file_search, mcp, local_shell, ...
             raw_name = tool.get("name")
             name = raw_name if isinstance(raw_name, str) and raw_name else str(kind)
-            req.tools.append(ToolSpec(name=name, kind="builtin", raw=tool, raw_format=FORMAT_ID))
+            _declare(req, ToolSpec(name=name, kind="builtin", raw=tool, raw_format=FORMAT_ID))
+
+
+def _declare(req: ChatRequest, spec: ToolSpec) -> None:
+    req.tools[:] = [t for t in req.tools if t.name != spec.name]
+    req.tools.append(spec)
 
 
 def _tool_spec(tool: JsonObj, where: str, prefix: str) -> ToolSpec:

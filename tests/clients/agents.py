@@ -152,10 +152,15 @@ stream_max_retries = 0
 """
 
 
-def codex(ws: Workspace, url: str, key: str, model: str, prompt: str) -> tuple[list[str], dict[str, str]]:
+def codex(
+    ws: Workspace, url: str, key: str, model: str, prompt: str, *, features: tuple[str, ...] = ()
+) -> tuple[list[str], dict[str, str]]:
+    """`features`: extra `[features]` flags to switch on (e.g. apply_patch_freeform)."""
     codex_home = ws.home / ".codex"
     codex_home.mkdir()
-    (codex_home / "config.toml").write_text(CODEX_CONFIG.format(model=model, url=url))
+    config = CODEX_CONFIG.format(model=model, url=url)
+    config = config.replace("[features]\n", "[features]\n" + "".join(f"{f} = true\n" for f in features))
+    (codex_home / "config.toml").write_text(config)
     env = base_env(ws.home)
     env.update(CODEX_HOME=str(codex_home), GATEWAY_API_KEY=key)
     argv = [

@@ -22,26 +22,19 @@ pytestmark = pytest.mark.clients
 PROMPT_TIMEOUT_S = 20.0  # every agent gives up within seconds when the gateway answers consistently
 
 Runner = Callable[..., tuple[list[str], dict[str, str]]]
-# The pipeline answers a 404/model_access failure by cooling the account's model down, so the retry gets a
-# 503 "cooling down" (Retry-After 600) instead of the same 404.
-COOLDOWN_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="pipeline: after a model_access failure the retry gets 503 'cooling down' (Retry-After 600), "
-    "not the upstream's 404",
-)
 AGENTS = [
     # (its runner, what it prints for a model the upstream does not know)
     pytest.param(
         agents.claude_code,  # it retries a 4xx with fewer features; shows "529 ... usually temporary"
         "issue with the selected model",
-        marks=[agents.requires("claude"), COOLDOWN_BUG],
+        marks=agents.requires("claude"),
     ),
     pytest.param(agents.codex, "model: fake-model", marks=agents.requires("codex")),
     pytest.param(agents.gemini_cli, "model: fake-model", marks=agents.requires("gemini")),
     pytest.param(
         agents.opencode,  # its title call takes the 404; the agent turn then retries the 503 past the timeout
         "model: fake-model",
-        marks=[agents.requires("opencode"), COOLDOWN_BUG],
+        marks=agents.requires("opencode"),
     ),
 ]
 
