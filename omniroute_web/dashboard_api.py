@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import importlib.resources
 import logging
+import math
 import os
 import sys
 import time
@@ -491,6 +492,7 @@ def since_arg(value: str | None, now: float | None = None) -> float:
 
 
 def bucket_for(span_s: float) -> int:
+    span_s = round(span_s)  # "1h" measured a few milliseconds late is still one hour
     for b in BUCKETS_S:
         if span_s / b <= MAX_BUCKETS:
             return b
@@ -546,9 +548,10 @@ LATENCY_ROWS_MAX = 50_000  # percentiles over the most recent rows only: bounded
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile: the smallest value with at least q of the values at or below it."""
     if not sorted_values:
         return None
-    k = max(0, min(len(sorted_values) - 1, round(q * (len(sorted_values) - 1))))
+    k = max(0, min(len(sorted_values) - 1, math.ceil(q * len(sorted_values)) - 1))
     return round(sorted_values[k], 1)
 
 
@@ -783,6 +786,8 @@ def _sse(entry: tuple[float, str, str, str]) -> bytes:
 
 
 async def console(gw: Gateway, request: Request, responder: Responder, params: Params, _: object) -> None:
+    # Reading the (empty) body is what lets the server watch for the browser leaving and cancel this stream.
+    await request.body(1024)
     pending: deque[tuple[float, str, str, str]] = deque(maxlen=CONSOLE_PENDING_MAX)
     listener = pending.append
     backlog = list(console_buffer.lines)[-CONSOLE_BACKLOG_LINES:]

@@ -9,18 +9,25 @@ function cssVar(name, otherwise) {
   return v || otherwise;
 }
 
-function niceMax(v) {
-  if (v <= 0) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+/** A round step for about four gridlines up to `max` (whole numbers when the data is counts). */
+function niceStep(max, integer) {
+  const raw = max > 0 ? max / 4 : 1;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  let step = 10 * p;
+  for (const m of [1, 2, 2.5, 5]) {
+    if (m * p >= raw) {
+      step = m * p;
+      break;
+    }
+  }
+  return integer ? Math.max(1, Math.round(step)) : step;
 }
 
 /**
  * chart({times: [unix...], series: [{name, values: [...]}], kind: "bar"|"line", format: v => string,
  *        timeFormat: unix => string, height}) -> element (canvas + legend), redrawn on resize.
  */
-export function chart({ times, series, kind = "bar", format = String, timeFormat, height = 220, label = "" }) {
+export function chart({ times, series, kind = "bar", format = String, timeFormat, height = 220, label = "", integer = false }) {
   const canvas = h("canvas", { class: "chart-canvas", role: "img", "aria-label": label });
   const readout = h("div", { class: "chart-readout" });
   const legend = h("div", { class: "chart-legend" }, series.map((s, i) => h("span", { class: "legend-item" }, swatch(i, s), s.name)));
@@ -48,7 +55,9 @@ export function chart({ times, series, kind = "bar", format = String, timeFormat
     ctx.font = "11px system-ui, sans-serif";
     const n = times.length;
     const totals = times.map((_, i) => series.reduce((a, s) => a + (s.values[i] || 0), 0));
-    const top = niceMax(kind === "bar" ? Math.max(0, ...totals) : Math.max(0, ...series.flatMap((s) => s.values)));
+    const max = kind === "bar" ? Math.max(0, ...totals) : Math.max(0, ...series.flatMap((s) => s.values));
+    const stepV = niceStep(max, integer);
+    const top = stepV * Math.max(1, Math.ceil(max / stepV));
     const left = Math.max(40, ctx.measureText(format(top)).width + 12);
     const pad = { left, right: 10, top: 10, bottom: 24 };
     const w = width - pad.left - pad.right;
@@ -58,8 +67,7 @@ export function chart({ times, series, kind = "bar", format = String, timeFormat
     ctx.fillStyle = ink;
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
-    for (let k = 0; k <= 4; k++) {
-      const v = (top / 4) * k;
+    for (let v = 0; v <= top + stepV / 2; v += stepV) {
       ctx.beginPath();
       ctx.moveTo(pad.left, Math.round(y(v)) + 0.5);
       ctx.lineTo(width - pad.right, Math.round(y(v)) + 0.5);

@@ -36,16 +36,23 @@ function pick() {
 }
 
 export async function initI18n() {
+  const lang = pick();
+  const wanted = lang === "en" ? null : fetchCatalog(lang).catch(() => null); // both catalogs at once
   fallback = await fetchCatalog("en");
-  await setLanguage(pick(), { save: false });
+  catalog = (await wanted) || fallback;
+  applyLanguage(lang);
+}
+
+function applyLanguage(lang) {
+  current = lang;
+  document.documentElement.lang = lang;
+  document.documentElement.dir = RTL.has(lang) ? "rtl" : "ltr";
 }
 
 export async function setLanguage(lang, { save = true } = {}) {
   catalog = lang === "en" ? fallback : await fetchCatalog(lang).catch(() => fallback);
-  current = lang;
   if (save) localStorage.setItem(STORAGE_KEY, lang);
-  document.documentElement.lang = lang;
-  document.documentElement.dir = RTL.has(lang) ? "rtl" : "ltr";
+  applyLanguage(lang);
 }
 
 export function language() {

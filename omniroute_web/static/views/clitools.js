@@ -6,6 +6,9 @@ import { actionButton, badge, button, card, code, confirmDialog, copyButton, fie
 import { datalist, modelChoices, preferredModel, rememberModel } from "../models.js";
 
 export async function render(root) {
+  // The tool list needs a model; the remembered one lets both requests start at once.
+  const remembered = preferredModel();
+  const first = remembered ? api.get(`/api/cli-tools${qs({ base_url: location.origin, model: remembered })}`) : null;
   const choices = await modelChoices().catch(() => []);
   const baseUrl = input({ value: location.origin, "data-testid": "cli-base-url" });
   const key = input({ type: "password", value: sessionStore("omr.key"), placeholder: "omr_...", "data-testid": "cli-key" });
@@ -49,14 +52,14 @@ export async function render(root) {
     return h("section", { class: "card", "data-tool": x.id }, head, parts);
   }
 
-  async function load() {
+  async function load(prefetched) {
     rememberModel(model.value.trim());
-    data = await api.get(`/api/cli-tools${qs({ base_url: baseUrl.value.trim(), model: model.value.trim() })}`);
+    data = (await prefetched) || (await api.get(`/api/cli-tools${qs({ base_url: baseUrl.value.trim(), model: model.value.trim() })}`));
     replace(list, data.tools.map(toolCard));
   }
 
   let debounce = null;
-  for (const el of [baseUrl, model]) el.addEventListener("change", () => load().catch((err) => toast(err.message, "error")));
+  for (const el of [baseUrl, model]) el.addEventListener("change", () => load(null).catch((err) => toast(err.message, "error")));
   key.addEventListener("input", () => {
     clearTimeout(debounce);
     debounce = setTimeout(() => {
@@ -64,5 +67,5 @@ export async function render(root) {
       replace(list, data.tools.map(toolCard));
     }, 200);
   });
-  await load();
+  await load(first);
 }

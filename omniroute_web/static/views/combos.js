@@ -60,16 +60,16 @@ export async function render(root) {
   }
 
   function bodyOf(c) {
-    return { name: c.name, strategy: c.strategy, targets: c.targets.map((x) => ({ model: x.model, weight: x.weight ?? 1 })), enabled: c.enabled !== false, sticky: Boolean(c.sticky), description: c.description || "" };
+    return { name: c.name, strategy: c.strategy, targets: c.targets.map((x) => ({ model: x.model, weight: x.weight ?? 1 })), enabled: c.enabled !== false, sticky: Number(c.sticky) || 1, description: c.description || "" };
   }
 
   function edit(existing) {
-    const combo = existing ? bodyOf(existing) : { name: "", strategy: "priority", targets: [{ model: "", weight: 1 }], enabled: true, sticky: true, description: "" };
+    const combo = existing ? bodyOf(existing) : { name: "", strategy: "priority", targets: [{ model: "", weight: 1 }], enabled: true, sticky: 1, description: "" };
     const name = input({ value: combo.name, disabled: Boolean(existing), "data-testid": "combo-name", placeholder: "my-combo" });
     const strategy = select(STRATEGIES.map((s) => [s, t(`combos.s_${s}`, null, s)]), combo.strategy, { "data-testid": "combo-strategy" });
     const description = input({ value: combo.description });
     const enabled = checkbox(t("combos.enabled"), combo.enabled);
-    const sticky = checkbox(t("combos.sticky"), combo.sticky);
+    const sticky = input({ type: "number", min: "1", max: "1000", step: "1", value: String(combo.sticky), class: "narrow" });
     const targets = combo.targets.map((x) => ({ ...x }));
     const rows = h("ol", { class: "targets", "data-testid": "combo-targets" });
     let dragFrom = null;
@@ -124,7 +124,7 @@ export async function render(root) {
     const save = button(t("common.save"), null, { kind: "primary", type: "submit", testid: "combo-save" });
     const form = h("form", { class: "form" },
       h("div", { class: "grid3" }, field(t("combos.name"), name), field(t("combos.strategy"), strategy), field(t("combos.description"), description)),
-      h("div", { class: "row" }, enabled.el, sticky.el),
+      h("div", { class: "row" }, enabled.el, field(t("combos.sticky"), sticky, t("combos.sticky_hint"))),
       h("h3", null, t("combos.targets")), h("p", { class: "hint" }, t("combos.targets_hint")), rows,
       h("div", { class: "row" }, button(t("combos.add_target"), () => {
         targets.push({ model: "", weight: 1 });
@@ -132,7 +132,7 @@ export async function render(root) {
       }, { testid: "combo-add-target" })),
       h("div", { class: "row end" }, button(t("common.cancel"), () => replace(editorHost)), save));
     form.addEventListener("submit", busy(save, async () => {
-      const body = { name: name.value.trim(), strategy: strategy.value, targets: targets.filter((x) => x.model).map((x) => ({ model: x.model, weight: x.weight ?? 1 })), enabled: enabled.box.checked, sticky: sticky.box.checked, description: description.value };
+      const body = { name: name.value.trim(), strategy: strategy.value, targets: targets.filter((x) => x.model).map((x) => ({ model: x.model, weight: x.weight ?? 1 })), enabled: enabled.box.checked, sticky: Math.max(1, Math.min(1000, Math.round(Number(sticky.value) || 1))), description: description.value };
       try {
         if (existing) await api.put(`/api/combos/${encodeURIComponent(existing.name)}`, body);
         else await api.post("/api/combos", body);

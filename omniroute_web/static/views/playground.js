@@ -99,7 +99,7 @@ export async function render(root) {
   root.append(h("h1", null, t("nav.playground")), h("p", { class: "lead" }, t("playground.intro")), datalist("pg-models", choices),
     card(null,
       h("div", { class: "grid3" }, field(t("playground.format"), format), field(t("playground.model"), model), field(t("playground.key"), h("div", { class: "row nowrap" }, key, mint))),
-      h("div", { class: "row" }, stream.el, button(t("playground.reset"), reset, { kind: "small" })),
+      h("div", { class: "row" }, stream.el, button(t("playground.reset"), reset, { kind: "small", testid: "pg-reset" })),
       field(t("playground.body"), body),
       h("div", { class: "row" }, send)),
     h("div", { class: "grid2" }, card(t("playground.upstream"), upstream), card(t("playground.response"), response)));

@@ -52,9 +52,9 @@ export async function render(root) {
     const empty = !series.series.length;
     replace(body,
       statCards(totals(byProvider.rows)),
-      card(t("usage.requests_over_time"), empty ? h("p", { class: "empty" }, t("usage.no_data")) : chart({ times: series.buckets, series: named.map((s) => ({ name: s.name, values: s.requests })), kind: "bar", format: (v) => fmtNumber(v), timeFormat: tf, label: t("usage.requests_over_time") })),
+      card(t("usage.requests_over_time"), empty ? h("p", { class: "empty" }, t("usage.no_data")) : chart({ times: series.buckets, series: named.map((s) => ({ name: s.name, values: s.requests })), kind: "bar", integer: true, format: (v) => fmtNumber(v), timeFormat: tf, label: t("usage.requests_over_time") })),
       h("div", { class: "grid2" },
-        card(t("usage.tokens_over_time"), empty ? h("p", { class: "empty" }, t("usage.no_data")) : chart({ times: series.buckets, series: named.map((s) => ({ name: s.name, values: s.tokens })), kind: "line", format: (v) => fmtNumber(v), timeFormat: tf, height: 180 })),
+        card(t("usage.tokens_over_time"), empty ? h("p", { class: "empty" }, t("usage.no_data")) : chart({ times: series.buckets, series: named.map((s) => ({ name: s.name, values: s.tokens })), kind: "line", integer: true, format: (v) => fmtNumber(v), timeFormat: tf, height: 180 })),
         card(t("usage.cost_over_time"), empty ? h("p", { class: "empty" }, t("usage.no_data")) : chart({ times: series.buckets, series: named.map((s) => ({ name: s.name, values: s.cost })), kind: "line", format: (v) => fmtCost(v), timeFormat: tf, height: 180 }))),
       h("div", { "data-testid": "usage-providers" }, card(t("usage.providers"), table([
         { label: t("usage.by_provider"), cell: (r) => h("strong", null, r.provider) },
