@@ -179,6 +179,19 @@ async def test_dashboard_end_to_end_in_chromium(
                     "openai/gpt-4.1-mini",
                 ]
 
+            # a daily quota on the account, then its bar on the Quotas page
+            await goto(b, "providers")
+            await b.click("[data-provider=openai]")
+            await b.click("[data-testid=account-limits]")
+            await b.type("[data-limit=daily-tokens]", "100000")
+            await b.click("[data-testid=limits-save]")
+            await b.wait_js("return !document.querySelector('dialog');", what="the limits dialog to close")
+            await shot(b, "13-providers")
+            await goto(b, "quotas")
+            await b.wait_text(".quota-grid", "/ 100,000")
+            assert await b.js("return document.querySelectorAll('.meter-fill').length;") >= 1
+            await b.wait_text(".quota-grid", "resets in")
+
             await goto(b, "keys")
             await b.type("[data-testid=key-name]", "ci")
             await b.click("[data-testid=key-create]")

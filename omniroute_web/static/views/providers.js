@@ -110,7 +110,7 @@ export async function render(root) {
             const r = await api.post(`/api/accounts/${a.id}/test`);
             replace(out, r.ok ? badge(t("providers.test_ok", { ms: Math.round(r.latency_ms), model: r.model || "" }), "ok") : badge(`${t("providers.test_failed")} ${r.error || r.status}`, "error"));
           }, { kind: "small", testid: "account-test" }),
-          button(t("providers.limits"), () => limitsDialog(a), { kind: "small" }),
+          button(t("providers.limits"), () => limitsDialog(a), { kind: "small", testid: "account-limits" }),
           button(t("providers.replace_key"), () => keyDialog(a), { kind: "small" }),
           actionButton(t("common.delete"), async () => {
             if (!(await confirmDialog(t("providers.delete_account_confirm", { name: a.name }), { danger: true }))) return;
@@ -175,24 +175,25 @@ export async function render(root) {
 
   async function limitsDialog(a) {
     const cur = a.limits || {};
-    const num = (v) => input({ type: "number", min: "0", value: v === undefined || v === null ? "" : String(v), class: "narrow" });
-    const rpm = num(cur.rpm);
-    const conc = num(cur.max_concurrent);
-    const gap = num(cur.min_gap_ms);
+    const num = (v, id) => input({ type: "number", min: "0", value: v === undefined || v === null ? "" : String(v), class: "narrow", "data-limit": id });
+    const rpm = num(cur.rpm, "rpm");
+    const conc = num(cur.max_concurrent, "max_concurrent");
+    const gap = num(cur.min_gap_ms, "min_gap_ms");
+    const weight = num(cur.weight, "weight");
     const quota = cur.quota || {};
-    const win = WINDOWS.map((w) => ({ w, tokens: num((quota[w] || {}).tokens), requests: num((quota[w] || {}).requests) }));
+    const win = WINDOWS.map((w) => ({ w, tokens: num((quota[w] || {}).tokens, `${w}-tokens`), requests: num((quota[w] || {}).requests, `${w}-requests`) }));
     const ok = await modal(t("providers.limits_title", { name: a.name }), (close) => h("div", { class: "form" },
-      h("div", { class: "grid3" }, field(t("providers.rpm"), rpm), field(t("providers.max_concurrent"), conc), field(t("providers.min_gap_ms"), gap)),
+      h("div", { class: "grid4" }, field(t("providers.rpm"), rpm), field(t("providers.max_concurrent"), conc), field(t("providers.min_gap_ms"), gap), field(t("providers.weight"), weight, t("providers.weight_hint"))),
       h("h3", null, t("providers.quota")),
       table([
         { label: t("quotas.window"), cell: (r) => t(`quotas.w_${r.w}`) },
         { label: t("usage.tokens"), cell: (r) => r.tokens },
         { label: t("usage.requests"), cell: (r) => r.requests },
       ], win),
-      h("div", { class: "row end" }, button(t("common.cancel"), () => close(false)), button(t("common.save"), () => close(true), { kind: "primary" }))));
+      h("div", { class: "row end" }, button(t("common.cancel"), () => close(false)), button(t("common.save"), () => close(true), { kind: "primary", testid: "limits-save" }))));
     if (!ok) return;
     const val = (el) => (el.value === "" ? undefined : Number(el.value));
-    const limits = { rpm: val(rpm), max_concurrent: val(conc), min_gap_ms: val(gap), quota: {} };
+    const limits = { rpm: val(rpm), max_concurrent: val(conc), min_gap_ms: val(gap), weight: val(weight), quota: {} };
     for (const r of win) if (r.tokens.value || r.requests.value) limits.quota[r.w] = { tokens: val(r.tokens), requests: val(r.requests) };
     try {
       await api.patch(`/api/accounts/${a.id}`, { limits });
