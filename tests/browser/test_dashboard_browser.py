@@ -137,6 +137,10 @@ async def create_combo(b: Browser) -> None:
     await b.wait_text(".page", "smart")
     await b.click("[data-testid=combo-test]")
     await b.wait_text("[data-testid=combo-test-result]", "answered", wait_s=20)
+    await b.type("[data-testid=alias-pattern]", "fast-*")
+    await b.type("[data-testid=alias-target]", "smart")
+    await b.click("[data-testid=alias-add]")
+    await b.wait_text(".page", "fast-*")
     await shot(b, "11-combos")
 
 

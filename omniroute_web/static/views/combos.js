@@ -17,7 +17,33 @@ export async function render(root) {
   const choices = await modelChoices().catch(() => []);
   const editorHost = h("div");
   const listHost = h("div");
-  root.append(datalist("combo-models", choices.filter((c) => c.kind !== "combo")), editorHost, listHost);
+  const aliasHost = h("div");
+  root.append(datalist("combo-models", choices.filter((c) => c.kind !== "combo")), editorHost, listHost, aliasHost);
+
+  async function drawAliases() {
+    const data = await getOptional("/api/aliases");
+    if (data === null) {
+      replace(aliasHost);
+      return;
+    }
+    const pattern = input({ placeholder: "gpt-4*", "data-testid": "alias-pattern" });
+    const target = input({ placeholder: "smart", list: "combo-models", "data-testid": "alias-target" });
+    const add = button(t("combos.alias_add"), null, { kind: "primary", type: "submit", testid: "alias-add" });
+    const form = h("form", { class: "inline-form" }, field(t("combos.alias_pattern"), pattern), field(t("combos.alias_target"), target), add);
+    form.addEventListener("submit", busy(add, async () => {
+      await api.post("/api/aliases", { pattern: pattern.value.trim(), target: target.value.trim() });
+      await drawAliases();
+    }));
+    replace(aliasHost, card(t("combos.aliases"), h("p", { class: "hint" }, t("combos.aliases_intro")),
+      table([
+        { label: t("combos.alias_pattern"), cell: (a) => h("code", null, a.pattern) },
+        { label: t("combos.alias_target"), cell: (a) => h("code", null, a.target) },
+        { label: "", cell: (a) => actionButton(t("common.delete"), async () => {
+          await api.del(`/api/aliases/${encodeURIComponent(a.pattern)}`);
+          await drawAliases();
+        }, { kind: "small danger" }) },
+      ], data.aliases || [], { empty: t("combos.no_aliases") }), form));
+  }
 
   async function refresh() {
     const fresh = await api.get("/api/combos");
@@ -149,4 +175,5 @@ export async function render(root) {
   }
 
   drawList(data.combos);
+  await drawAliases().catch((err) => replace(aliasHost, h("div", { class: "error-box" }, errorText(err))));
 }
