@@ -422,6 +422,9 @@ def _check_inputs(gw: Gateway, base_url: str | None, model: str | None) -> tuple
 
     host = gw.settings.host if gw.settings.host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104 - display only
     port = gw.server.ports[0] if gw.server.ports else gw.settings.port
+    if base_url and any(c.isspace() or ord(c) < 32 for c in base_url):
+        # urlsplit ignores tabs and newlines, so check_base_url alone would let one into a .env or TOML line
+        raise InvalidRequestError("base_url must not contain spaces or control characters", param="base_url")
     url = check_base_url(base_url) if base_url else f"http://{host}:{port}"
     model = (
         (model or "").strip() or str(getattr(gw.settings, "default_model", "") or "") or "openai/gpt-4o-mini"

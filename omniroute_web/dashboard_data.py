@@ -253,6 +253,43 @@ async def export(gw: Gateway, request: Request, responder: Responder, params: Pa
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _check_custom_provider(p: JsonObj) -> None:
+    from omniroute_providers.formats import MODULES
+    from omniroute_providers.manage import AUTH_SCHEMES
+
+    if str(p.get("format") or "openai-chat") not in MODULES:
+        raise InvalidRequestError(f"custom provider {p.get('id')!r}: unknown format {p.get('format')!r}")
+    if str(p.get("auth") or "bearer") not in AUTH_SCHEMES:
+        raise InvalidRequestError(f"custom provider {p.get('id')!r}: unknown auth {p.get('auth')!r}")
+    if not re.match(r"^[a-z0-9][a-z0-9-]{1,47}$", str(p.get("id") or "")):
+        raise InvalidRequestError(f"custom provider id {p.get('id')!r} is not valid")
+
+
+def _decoded(value: object, what: str) -> object:
+    if not isinstance(value, str):
+        return value
+    try:
+        return loads(value)
+    except ValueError:
+        raise InvalidRequestError(f"{what} is not valid JSON") from None
+
+
+def _check_row(table: str, row: JsonObj) -> None:
+    """A row another part of omniroute will load at every start: refuse what it could not read."""
+    from omniroute_providers.combos import parse_combo
+
+    if table == "combos":
+        parsed = _decoded(row.get("targets"), f"combo {row.get('name')!r}: targets")
+        parse_combo({**row, "targets": parsed, "enabled": bool(row.get("enabled", True))})
+    elif table == "model_aliases":
+        for col in ("pattern", "target"):
+            value = row.get(col)
+            if not isinstance(value, str) or not value.strip() or len(value) > 256:
+                raise InvalidRequestError(f"model alias: {col} must be a short text")
+    elif table == "price_overrides" and not isinstance(_decoded(row.get("price"), "price override"), dict):
+        raise InvalidRequestError("price override: price must be an object")
+
+
 def _list(data: JsonObj, name: str) -> list[JsonObj]:
     value = data.get(name) or []
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -276,6 +313,14 @@ def import_data(gw: Gateway, data: JsonObj) -> JsonObj:
     added = {"custom_providers": 0, "accounts": 0, "client_keys": 0, "rows": 0, "settings": 0}
     skipped: dict[str, list[str]] = {"custom_providers": [], "accounts": [], "client_keys": []}
     # Validate and seal outside the transaction (sealing is CPU work); insert everything in one transaction.
+    for p in customs:
+        _check_custom_provider(p)
+    for table in PLAIN_TABLES:
+        rows = tables.get(table) or []
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise InvalidRequestError(f"tables.{table}: expected a list of objects")
+        for row in rows:
+            _check_row(table, row)
     sealed: list[tuple[JsonObj, str]] = []
     for a in accounts:
         key = a.get("key")
@@ -364,9 +409,11 @@ def import_data(gw: Gateway, data: JsonObj) -> JsonObj:
             cols = set(_columns(db, table))
             if not cols or not isinstance(rows, list):
                 continue
-            for row in rows:
-                if not isinstance(row, dict):
+            for raw_row in rows:
+                if not isinstance(raw_row, dict):
                     continue
+                # timestamps a hand-written row may lack (NOT NULL would make INSERT OR IGNORE drop it)
+                row = {**{c: now for c in ("created_at", "updated_at") if c in cols}, **raw_row}
                 names = [c for c in row if c in cols]
                 if not names:
                     continue

@@ -344,3 +344,30 @@ def test_percentiles_and_buckets() -> None:
     assert dashboard_api.bucket_for(3600) == 60
     assert dashboard_api.bucket_for(86400) == 1800
     assert dashboard_api.bucket_for(30 * 86400) == 86400
+
+
+async def test_import_refuses_rows_the_gateway_could_not_load_and_writes_nothing(gateway: Harness) -> None:
+    base: dict[str, Any] = {
+        "omniroute_export": 1,
+        "accounts": [{"provider": "openai", "name": "n", "key": "sk-x"}],
+    }
+    bad_exports = [
+        {**base, "custom_providers": [{"id": "box", "format": "smoke-signals", "base_url": "http://h/v1"}]},
+        {**base, "tables": {"combos": [{"name": "c", "strategy": "priority", "targets": "not json"}]}},
+        {
+            **base,
+            "tables": {"combos": [{"name": "c", "strategy": "telepathy", "targets": '[{"model": "x"}]'}]},
+        },
+        {**base, "tables": {"price_overrides": [{"provider": "openai", "model": "m", "price": "[]"}]}},
+    ]
+    async with admin(gateway) as http:
+        for export in bad_exports:
+            r = await http.post("/api/import", json=export)
+            assert r.status_code == 400, export
+        assert (await http.get("/api/accounts")).json()["accounts"] == []
+        good = {
+            **base,
+            "tables": {"combos": [{"name": "c", "strategy": "priority", "targets": '[{"model": "x"}]'}]},
+        }
+        assert (await http.post("/api/import", json=good)).status_code == 200
+        assert [c["name"] for c in (await http.get("/api/combos")).json()["combos"]] == ["c"]

@@ -66,8 +66,9 @@ async def test_every_tool_is_described_with_this_gateway_and_model(gateway: Harn
         assert tools["copilot"]["files"][0]["path"].endswith("chatLanguageModels.json")
         bad = await http.get("/api/cli-tools", params={"model": 'x"; rm -rf /'})
         assert bad.status_code == 400
-        bad = await http.get("/api/cli-tools", params={"base_url": "javascript:alert(1)"})
-        assert bad.status_code == 400
+        for url in ("javascript:alert(1)", "http://h/v1\nEVIL=1", "http://h/v 1"):
+            bad = await http.get("/api/cli-tools", params={"base_url": url})
+            assert bad.status_code == 400, url
 
 
 async def test_apply_merges_into_claude_settings_keeps_the_rest_and_backs_up(
