@@ -89,6 +89,7 @@ class Answer:
     error_in_stream: bool = False
     raw: Any = None  # the decoded body (JSON) or the list of decoded events (streams)
     extra: dict[str, Any] = field(default_factory=dict)
+    relayed: bool = False  # passthrough: the bytes are the fake upstream's own (see _fake_gaps)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -352,9 +353,7 @@ def read(mode: Mode, r: httpx.Response, *, passthrough: bool = False) -> Answer:
     bytes; the few fields the fakes leave out but the newest SDK types require are filled in first
     (see `_fake_gaps`), since the fakes' fidelity is not what this suite tests.
     """
-    global _PASSTHROUGH
-    _PASSTHROUGH = passthrough
-    ans = Answer(r.status_code, r.headers)
+    ans = Answer(r.status_code, r.headers, relayed=passthrough)
     if r.status_code >= 400:
         _read_error(mode.client, r, ans)
         return ans
@@ -513,7 +512,9 @@ def _chat_stream(raw: bytes, ans: Answer) -> None:
                 ans.signatures.append(block["signature"])
         for tc in delta.tool_calls or []:
             if tc.index not in calls:
-                assert tc.id and tc.function and tc.function.name, "a call's first fragment has id and name"
+                assert tc.id, "a call's first fragment has its id"
+                assert tc.function is not None
+                assert tc.function.name, "a call's first fragment has its name"
                 assert tc.type == "function"
                 calls[tc.index] = {"id": tc.id, "name": tc.function.name, "args": tc.function.arguments or ""}
             else:
@@ -540,14 +541,11 @@ def _chat_stream(raw: bytes, ans: Answer) -> None:
 # ----------------------------------------------------------------------------------------------------------
 
 
-_PASSTHROUGH = False
-
-
-def _fake_gaps(resp: dict[str, Any]) -> dict[str, Any]:
+def _fake_gaps(resp: dict[str, Any], relayed: bool) -> dict[str, Any]:
     """The fake Responses upstream writes usage without `cache_write_tokens`, which openai 3.x's Response
     type requires; fill it in for relayed (passthrough) answers only."""
     usage = resp.get("usage")
-    if _PASSTHROUGH and isinstance(usage, dict):
+    if relayed and isinstance(usage, dict):
         details = usage.get("input_tokens_details")
         if isinstance(details, dict) and "cache_write_tokens" not in details:
             resp = {**resp, "usage": {**usage, "input_tokens_details": {**details, "cache_write_tokens": 0}}}
@@ -595,7 +593,7 @@ def _responses_result(resp: OrResponse, ans: Answer) -> None:
 
 
 def _responses_json(data: dict[str, Any], ans: Answer) -> None:
-    resp = OrResponse.model_validate(_fake_gaps(data))
+    resp = OrResponse.model_validate(_fake_gaps(data, ans.relayed))
     assert data["object"] == "response"
     assert resp.status in ("completed", "incomplete"), resp.status
     _responses_result(resp, ans)
@@ -626,7 +624,7 @@ def _responses_stream(raw: bytes, ans: Answer) -> None:
             _OR_EVENT.validate_python(obj)
             continue
         if "response" in obj:
-            _OR_EVENT.validate_python({**obj, "response": _fake_gaps(obj["response"])})
+            _OR_EVENT.validate_python({**obj, "response": _fake_gaps(obj["response"], ans.relayed)})
         else:
             _OR_EVENT.validate_python(obj)
         kind = obj["type"]
@@ -666,7 +664,7 @@ def _responses_stream(raw: bytes, ans: Answer) -> None:
         ans.error_in_stream = True
         return
     assert set(done_items) == set(open_items), "every item is closed before the end"
-    resp = OrResponse.model_validate(_fake_gaps(terminal["response"]))
+    resp = OrResponse.model_validate(_fake_gaps(terminal["response"], ans.relayed))
     assert [o.model_dump(exclude_none=True).get("id") for o in resp.output] == [
         done_items[i].get("id") for i in sorted(done_items)
     ], "the terminal response lists the done items in order"
@@ -848,7 +846,8 @@ def _gemini_json(data: dict[str, Any], ans: Answer) -> None:
 def _gemini_stream(raw: bytes, ans: Answer) -> None:
     chunks = []
     for name, data in sse_frames(raw):
-        assert name is None and data != "[DONE]", "Gemini SSE is data-only, without [DONE]"
+        assert name is None, "Gemini SSE is data-only"
+        assert data != "[DONE]", "Gemini SSE has no [DONE]"
         chunks.append(json.loads(data))
     ans.raw = chunks
     _gemini_chunks(chunks, ans)

@@ -140,7 +140,7 @@ async def test_case_42_chat_tool_call_streams_as_ordered_responses_events(mesh: 
     ans = await ok(mesh, RESPONSES_S, OC, c.body_for(OR, [c.user("go")], tools=TOOLS[OR]))
     kinds = [e["type"] for e in ans.raw]
     assert kinds[:2] == ["response.created", "response.in_progress"]
-    body = [k for k in kinds[2:-1]]
+    body = kinds[2:-1]
     assert body[0] == "response.output_item.added"
     assert set(body[1:-2]) == {"response.function_call_arguments.delta"}
     assert body[-2:] == ["response.function_call_arguments.done", "response.output_item.done"]

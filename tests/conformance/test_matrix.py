@@ -189,7 +189,8 @@ async def test_error_before_first_byte_in_client_format(
     assert ans.status == status, ans.raw
     assert ans.error is not None
     assert not ans.error_in_stream
-    assert reply.error and reply.error in ans.error["message"], "the provider's own message is passed on"
+    assert reply.error
+    assert reply.error in ans.error["message"], "the provider's own message is passed on"
     if mode.client in (c.OC, c.OR):
         assert oc_code in (ans.error["code"], ans.error["type"]), ans.error
     elif mode.client == c.AM:
@@ -217,7 +218,8 @@ async def test_error_mid_stream_is_the_client_formats_error_event(
     )
     ans = await mesh.send(mode, upstream, c.body_for(mode.client, [c.user("hi")]))
     assert ans.status == 200
-    assert ans.text and "one two three four five six".startswith(ans.text), ans.text
+    assert ans.text, "what came before the error reached the client"
+    assert "one two three four five six".startswith(ans.text), ans.text
     assert ans.error_in_stream, ans.raw
     assert ans.stop is None or mode.client == c.OR
 
@@ -247,7 +249,9 @@ async def test_reasoning_with_tool_call_round_trip(mesh: Mesh, mode: Mode, upstr
     """Interleaved thinking + tool use (formats.md §4 cases 1-2): the reasoning token minted by the upstream
     goes back to that upstream, in its own slot, when the client echoes the turn in its own format."""
     fake = mesh.fakes[upstream]
-    fake.default = Reply(text="", thinking=THOUGHT, signature=SIGNATURE, tool_calls=[("get_weather", WEATHER_ARGS)])
+    fake.default = Reply(
+        text="", thinking=THOUGHT, signature=SIGNATURE, tool_calls=[("get_weather", WEATHER_ARGS)]
+    )
     tools = [c.tool_spec(mode.client)]
     ask = c.user("weather in Paris?")
     extra = reasoning_request(mode.client)

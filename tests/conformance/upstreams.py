@@ -43,9 +43,16 @@ def _adapter(kind: str) -> TypeAdapter[Any]:
 
 
 def check_request(fmt: str, req: RecordedRequest) -> None:
+    """A request a fake upstream recorded: path, auth and headers, then the body."""
     body = req.json
     assert isinstance(body, dict), "the upstream got a JSON object"
-    {OC: check_chat, OR: check_responses, AM: check_messages, GG: check_gemini}[fmt](req, body)
+    {OC: _chat_head, OR: _responses_head, AM: _messages_head, GG: _gemini_head}[fmt](req, body)
+    check_body(fmt, body)
+
+
+def check_body(fmt: str, body: dict[str, Any]) -> None:
+    """A request body for an upstream of format `fmt` (also used sans-I/O by the property tests)."""
+    {OC: check_chat, OR: check_responses, AM: check_messages, GG: check_gemini}[fmt](body)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -53,10 +60,13 @@ def check_request(fmt: str, req: RecordedRequest) -> None:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def check_chat(req: RecordedRequest, body: dict[str, Any]) -> None:
+def _chat_head(req: RecordedRequest, body: dict[str, Any]) -> None:
     assert req.path.endswith("/chat/completions")
     assert req.headers.get("authorization", "").startswith("Bearer ")
     assert "anthropic-beta" not in req.headers, "betas go to Anthropic upstreams only"
+
+
+def check_chat(body: dict[str, Any]) -> None:
     clean = json.loads(json.dumps(body))
     for m in clean["messages"]:
         for ext in ("reasoning_content", "thinking_blocks", "reasoning"):
@@ -93,9 +103,12 @@ def check_chat(req: RecordedRequest, body: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def check_responses(req: RecordedRequest, body: dict[str, Any]) -> None:
+def _responses_head(req: RecordedRequest, body: dict[str, Any]) -> None:
     assert req.path.endswith("/responses")
     assert req.headers.get("authorization", "").startswith("Bearer ")
+
+
+def check_responses(body: dict[str, Any]) -> None:
     _adapter("or-stream" if body.get("stream") else "or-json").validate_python(_with_item_ids(body))
     for key in ("stop", "n", "seed", "frequency_penalty", "presence_penalty", "messages", "max_tokens"):
         assert key not in body, f"Responses has no `{key}`"
@@ -139,9 +152,9 @@ def _placeholder_id(item: dict[str, Any]) -> dict[str, Any]:
     if item.get("type") == "reasoning":
         return {**item, "id": "rs_placeholder"}
     content = item.get("content")
-    if item.get("role") == "assistant" and isinstance(content, list):
-        if any(p.get("type") == "output_text" for p in content):
-            return {"status": "completed", "type": "message", **item, "id": "msg_placeholder"}
+    echoed = isinstance(content, list) and any(p.get("type") == "output_text" for p in content)
+    if item.get("role") == "assistant" and echoed:
+        return {"status": "completed", "type": "message", **item, "id": "msg_placeholder"}
     return item
 
 
@@ -150,12 +163,16 @@ def _placeholder_id(item: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def check_messages(req: RecordedRequest, body: dict[str, Any]) -> None:
+def _messages_head(req: RecordedRequest, body: dict[str, Any]) -> None:
     assert req.path.endswith("/messages")
     assert req.headers.get("x-api-key"), "Anthropic auth is x-api-key"
     assert req.headers.get("anthropic-version") == "2023-06-01"
+
+
+def check_messages(body: dict[str, Any]) -> None:
     _adapter("am-stream" if body.get("stream") else "am-json").validate_python(body)
-    assert isinstance(body["max_tokens"], int) and body["max_tokens"] > 0, "max_tokens is required"
+    assert isinstance(body["max_tokens"], int), "max_tokens is required"
+    assert body["max_tokens"] > 0
     if "temperature" in body:
         assert 0 <= body["temperature"] <= 1, "Anthropic temperature is 0..1"
     thinking = body.get("thinking") or {}
@@ -178,7 +195,8 @@ def check_messages(req: RecordedRequest, body: dict[str, Any]) -> None:
         for block in system:
             assert block["text"], "no empty system text blocks"
     msgs = body["messages"]
-    assert msgs and msgs[0]["role"] == "user", "the conversation starts with a user turn"
+    assert msgs, "at least one message"
+    assert msgs[0]["role"] == "user", "the conversation starts with a user turn"
     for a, b in itertools.pairwise(msgs):
         assert a["role"] != b["role"], "roles alternate"
     pending: set[str] = set()
@@ -215,12 +233,16 @@ def check_messages(req: RecordedRequest, body: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------------------------------------
 
 
-def check_gemini(req: RecordedRequest, body: dict[str, Any]) -> None:
+def _gemini_head(req: RecordedRequest, body: dict[str, Any]) -> None:
     assert ":generateContent" in req.path or ":streamGenerateContent" in req.path, req.path
     if ":streamGenerateContent" in req.path:
         assert req.query.get("alt") == "sse", "the gateway reads Gemini streams as SSE"
     assert req.headers.get("x-goog-api-key"), "Gemini auth is x-goog-api-key"
-    assert "model" not in body and "stream" not in body, "Gemini puts model and stream in the URL"
+
+
+def check_gemini(body: dict[str, Any]) -> None:
+    assert "model" not in body, "Gemini puts the model in the URL"
+    assert "stream" not in body, "Gemini says stream by the method name"
     assert body["contents"], "Gemini rejects a request with no contents"
     for content in body["contents"]:
         gtypes.Content.model_validate(content)
