@@ -47,7 +47,9 @@ DEFAULT_DATA_DIR = "~/.omniroute"
 MAX_BODY_BYTES = 20 * 1024 * 1024  # request bodies carry base64 images; 20 MB covers a few of them
 MAX_HEADER_BYTES = 16 * 1024  # h11's own default cap on the request line + headers
 MAX_HEADER_COUNT = 100
-MAX_JSON_DEPTH = 64  # real requests nest < 20 deep (tool schemas); deeper is abuse
+MAX_JSON_DEPTH = 64  # how deep recursive translators (schema rewriting) descend; real schemas nest < 20
+# Request bodies themselves nest as deep as the JSON decoder allows (about 1000 levels; deeper is a 400):
+# walking every body to enforce 64 would cost more than decoding it (~2 ms for a 300 kB agent request).
 HEADER_TIMEOUT_S = 10.0  # slowloris: the whole header block must arrive within this
 BODY_IDLE_TIMEOUT_S = 30.0  # a request body that stalls this long is abandoned
 KEEPALIVE_TIMEOUT_S = 75.0  # idle keep-alive connections are closed after this

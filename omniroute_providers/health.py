@@ -21,12 +21,16 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import trio
 
 from omniroute import GatewayError, JsonObj
+
+if TYPE_CHECKING:
+    from omniroute_providers.routing import Target
 
 Clock = Callable[[], float]
 
@@ -149,6 +153,7 @@ class Cooldown:
     until: float = 0.0
     reason: str = ""
     level: int = 0  # consecutive rate limits without a hint: the exponential schedule's step
+    error: GatewayError | None = None  # model_access: what the provider said, repeated while cooling
 
     def active(self, now: float) -> bool:
         return now < self.until
@@ -356,7 +361,9 @@ class HealthBook:
         elif failure == "credential":
             self.account_cooldowns[account] = Cooldown(now + CREDENTIAL_COOLDOWN_S, "credential")
         elif failure == "model_access":
-            self.model_cooldowns[(provider, model)] = Cooldown(now + MODEL_COOLDOWN_S, "model_access")
+            self.model_cooldowns[(provider, model)] = Cooldown(
+                now + MODEL_COOLDOWN_S, "model_access", error=err
+            )
         elif failure in ("transient", "unknown"):
             self.model_breaker(account, model).failure(now)
             self.provider_breaker(provider).failure(now)
@@ -364,6 +371,17 @@ class HealthBook:
             self._release_probes(provider, account, model)
             return
         self.on_change()
+
+    def remembered_error(self, targets: Iterable[Target]) -> GatewayError | None:
+        """When every target is out only because its provider denied the model lately, that denial."""
+        now = self.clock()
+        errors = []
+        for t in targets:
+            cd = self.model_cooldowns.get((t.provider.id, t.model))
+            if cd is None or not cd.active(now) or cd.error is None:
+                return None
+            errors.append(cd.error)
+        return errors[0] if errors else None
 
     def record_success(self, provider: str, account: int, model: str) -> None:
         changed = False

@@ -24,6 +24,7 @@ import trio
 from omniroute import (
     GatewayError,
     InvalidRequestError,
+    JSONDecodeError,
     JsonObj,
     ServiceUnavailableError,
     Store,
@@ -125,6 +126,7 @@ class _Opened:
         self.usage: ir.Usage | None = None
         self.output_chars = 0
         self.committed = False  # a content event was seen: the stream is the client's now
+        self.finished = False  # the upstream's end-of-answer event was seen (and forwarded)
         self.slot: tuple[AccountLimiter, Stats] | None = None  # held until the request ends
 
     def release(self) -> None:
@@ -148,6 +150,8 @@ class _Opened:
                 self.output_chars += len(ev.arguments)
             if not self.committed and isinstance(ev, ir.CONTENT_EVENTS):
                 self.committed = True
+            if isinstance(ev, ir.Finish):
+                self.finished = True
             if not self.route.passthrough:
                 out.append(self.renderer.feed(ev))
         return b"".join(out)
@@ -165,6 +169,8 @@ class _Opened:
             tap.feed(ev)
             if not self.committed:
                 self._render(self.parser.feed(ev))
+        if not self.finished and self.tap.usage is not None and self.committed:
+            self.finished = True  # every format reports final usage with (or after) its last event
         if self.route.strip_usage_chunk:
             return b"".join(encode(ev.data, ev.event) for ev in events if b'"choices":[]' not in ev.data)
         return chunk
@@ -209,6 +215,7 @@ class Pipeline:
         signatures: ir.SignatureCache | None = None,
         balancer: Balancer | None = None,
         default_model: str = "",
+        guard: Callable[[Call], None] | None = None,
     ) -> None:
         self.registry = registry
         self.upstream = upstream
@@ -219,6 +226,7 @@ class Pipeline:
         self.keys = KeyGate(self.balancer.clock, self.balancer.budgets, self.balancer.config.quota_reset_hour)
         self.plans = PlanCache()
         self.default_model = default_model
+        self.guard = guard  # prompt-injection guard: raises to refuse a request before any provider sees it
 
     # ------------------------------------------------------------------------------------------------------
     # the request
@@ -237,6 +245,8 @@ class Pipeline:
         opened: _Opened | None = None
         admitted = False
         try:
+            if self.guard is not None:
+                self.guard(call)
             plan = self.plans.get(self.registry(), call.model, self.default_model)
             if call.key is not None:
                 self.keys.admit(call.key, call.model)
@@ -250,7 +260,8 @@ class Pipeline:
                 raise
             log.warning("request %s failed after the response started: %r", call.request_id, err)
         except trio.Cancelled:
-            record.status, record.outcome = 499, "cancelled"
+            if record.outcome != "ok":
+                record.status, record.outcome = 499, "cancelled"
             raise
         finally:
             if admitted and call.key is not None:
@@ -336,6 +347,10 @@ class Pipeline:
                     if err.failure == "model_access":
                         break  # other accounts of this provider will not know the model either
             now = bal.clock()
+            if last is None:
+                remembered = bal.health.remembered_error(plan.targets)
+                if remembered is not None:
+                    raise remembered  # the provider said "no such model" a moment ago: say it again
             if soonest is not None and last is None:
                 wait = soonest - now
                 budget = min(bal.config.wait_for_cooldown_s - waited, deadline - trio.current_time())
@@ -524,6 +539,8 @@ class Pipeline:
             if reply.status >= 400:
                 body = await _read_capped(reply, MAX_ERROR_BODY_BYTES)
                 raise route.upstream.parse_error(reply.status, body, reply.headers)
+            if reply.status >= 300:  # never followed: a redirect could carry the key somewhere else
+                raise UpstreamError(f"the provider answered with a redirect ({reply.status}); not followed")
             if call.stream:
                 await self._read_to_first_content(opened)
             else:
@@ -549,12 +566,7 @@ class Pipeline:
             opened.usage = response.usage
             opened.json_body = dumps(self._render_response(call, route, response))
             return
-        try:
-            decoded = loads(raw)
-        except Exception:
-            raise UpstreamError("the provider's response is not valid JSON") from None
-        if not isinstance(decoded, dict):
-            raise UpstreamError("the provider's response is not a JSON object")
+        decoded = _json_object(raw)
         if route.passthrough:
             opened.usage = route.upstream.response_usage(decoded)
             opened.json_body = raw
@@ -573,10 +585,7 @@ class Pipeline:
         reply = opened.reply
         if not _is_event_stream(reply):
             # Asked to stream but got one JSON answer: replay it as a stream.
-            raw = await reply.read(MAX_RESPONSE_BYTES)
-            decoded = loads(raw)
-            if not isinstance(decoded, dict):
-                raise UpstreamError("the provider's response is not a JSON object")
+            decoded = _json_object(await reply.read(MAX_RESPONSE_BYTES))
             response = opened.route.upstream.parse_response(decoded, opened.route.ctx)
             opened.route.passthrough = False
             opened.renderer = _client_renderer(opened.route)
@@ -673,6 +682,9 @@ class Pipeline:
             await sink.end(tail)
             record.outcome = "ok"
         except trio.Cancelled:
+            if opened.finished:  # the client left after the whole answer (Codex closes on completion)
+                record.outcome = "ok"
+                raise
             if call.drain_expired():
                 with trio.CancelScope(shield=True), trio.move_on_after(1.0):
                     await sink.end(opened.fail(ServiceUnavailableError("the gateway is shutting down")))
@@ -707,6 +719,16 @@ async def _read_capped(reply: UpstreamReply, limit: int) -> bytes:
     except GatewayError:
         pass  # a broken error body still tells us the status
     return b"".join(chunks)[:limit]
+
+
+def _json_object(raw: bytes) -> JsonObj:
+    try:
+        decoded = loads(raw)
+    except JSONDecodeError:
+        raise UpstreamError("the provider's response is not valid JSON") from None
+    if not isinstance(decoded, dict):
+        raise UpstreamError("the provider's response is not a JSON object")
+    return decoded
 
 
 def _is_event_stream(reply: UpstreamReply) -> bool:

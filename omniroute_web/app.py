@@ -24,12 +24,12 @@ from omniroute import (
     load_sealing_key,
 )
 from omniroute_providers import egress, guard, manage
-from omniroute_providers.catalog import load_catalog
 from omniroute_providers.balancer import Balancer, BalancerConfig, wall_clock
+from omniroute_providers.catalog import load_catalog
 from omniroute_providers.health import HealthConfig
-from omniroute_providers.pipeline import Pipeline
-from omniroute_providers.strategies import normalize
+from omniroute_providers.pipeline import Call, Pipeline
 from omniroute_providers.registry import Registry, load_registry
+from omniroute_providers.strategies import normalize
 from omniroute_providers.upstream import UpstreamClient
 from omniroute_web.auth import authenticate_admin, authenticate_client
 from omniroute_web.dashboard_api import apply_saved_settings
@@ -85,7 +85,9 @@ class Gateway:
                 retries_per_account=settings.retries_per_account,
                 wait_for_cooldown_s=settings.wait_for_cooldown_s,
                 rate_limit_wait_s=settings.rate_limit_wait_s,
-                health=HealthConfig(settings.breaker_failures, settings.breaker_window_s, settings.breaker_open_s),
+                health=HealthConfig(
+                    settings.breaker_failures, settings.breaker_window_s, settings.breaker_open_s
+                ),
                 quota_reset_hour=settings.quota_reset_hour,
             ),
         )
@@ -97,6 +99,7 @@ class Gateway:
             request_deadline_s=settings.request_deadline_s,
             balancer=self.balancer,
             default_model=settings.default_model,
+            guard=self._guard if settings.injection_guard != "off" else None,
         )
         self.store.read(self.pipeline.keys.load)
         self.router = Router(ROUTES)
@@ -116,6 +119,9 @@ class Gateway:
         self.codec = CODEC
         self.started = time.monotonic()
         self.started_wall = time.time()
+
+    def _guard(self, call: Call) -> None:
+        guard.check(call.body, call.client_format, self.settings)
 
     def uptime(self) -> float:
         return time.monotonic() - self.started

@@ -4,6 +4,7 @@ client-format error renderer the server uses for anything that fails before a ha
 from __future__ import annotations
 
 from omniroute import GatewayError, JsonObj, dumps, loads_object
+from omniroute_providers.formats.common import format_retry_after
 from omniroute_web.server import Request, Responder
 
 JSON_HEADERS = [("content-type", "application/json")]
@@ -26,7 +27,7 @@ def render_error(request: Request | None, error: GatewayError) -> tuple[int, lis
     family = family_for_path(request.path) if request is not None else "openai-chat"
     if request is not None and request.path.startswith("/api/"):
         body = dumps({"error": {"message": error.message, "code": error.code, "status": error.status}})
-        return error.status, list(JSON_HEADERS), body
+        return error.status, [*JSON_HEADERS, *format_retry_after(error.retry_after).items()], body
     try:
         status, headers, body = get_format(family).render_error(error)
     except (ImportError, AttributeError):  # pragma: no cover - only while a format module is missing

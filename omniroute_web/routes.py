@@ -85,6 +85,8 @@ ROUTES: list[Route] = [
     _route("GET", "/v1beta/models", client_api.gemini_models, "client"),
     _route("POST", "/v1beta/models/" + GEMINI_ACTION, client_api.gemini_action, "client"),
     _route("POST", "/v1/models/" + GEMINI_ACTION, client_api.gemini_action, "client"),
+    # @ai-sdk/google (opencode) puts a `provider/model` id straight after /v1beta/, without "models/"
+    _route("POST", "/v1beta/" + GEMINI_ACTION, client_api.gemini_action, "client"),
     _route("GET", "/v1/models/{model...}", client_api.get_model, "client"),
     # admin
     _route("GET", "/api/providers", admin_api.providers, "admin"),

@@ -137,11 +137,12 @@ class Request:
 class Responder:
     """Writes the one response to a request: `send()` whole, or `start()` + `write()`* + `end()`."""
 
-    __slots__ = ("_conn", "_request_id", "ended", "started", "status")
+    __slots__ = ("_conn", "_head", "_request_id", "ended", "started", "status")
 
-    def __init__(self, conn: _Connection, request_id: str) -> None:
+    def __init__(self, conn: _Connection, request_id: str, head: bool = False) -> None:
         self._conn = conn
         self._request_id = request_id
+        self._head = head  # a HEAD request: headers (with the length a GET would have), no body
         self.started = False
         self.ended = False
         self.status = 0
@@ -160,7 +161,8 @@ class Responder:
         hdrs = self._headers(headers, [(b"content-length", str(len(body)).encode())])
         c = self._conn
         data = c.h11.send(h11.Response(status_code=status, headers=hdrs))
-        data += c.h11.send(h11.Data(data=body)) if body else b""
+        if body and not self._head:
+            data += c.h11.send(h11.Data(data=body))
         data += c.h11.send(h11.EndOfMessage())
         await c.send(data)
         self.ended = True
@@ -426,7 +428,12 @@ class Server:
                 await self._send_error_and_close(conn, None, problem)
                 return
             await self._run_request(conn, event)
-            if conn.closed or self.draining or not await self._finish_request_body(conn):
+            if conn.closed:
+                return
+            if not await self._finish_request_body(conn):
+                await _linger(conn)  # an unread body left in the socket would turn our close into an RST
+                return
+            if self.draining:
                 return
             if conn.h11.our_state is not h11.DONE or conn.h11.their_state is not h11.DONE:
                 return
@@ -463,8 +470,8 @@ class Server:
         be reused; False when it cannot be (too big, too slow, or the client awaits 100-continue)."""
         if conn.h11.their_state is h11.DONE:
             return True
-        if conn.h11.client_is_waiting_for_100_continue:
-            return False
+        if conn.h11.their_state is h11.MUST_CLOSE or conn.h11.client_is_waiting_for_100_continue:
+            return False  # HTTP/1.0 or Connection: close: nothing more will come, close at once
         left = PIPELINE_BUFFER_MAX
         try:
             with trio.move_on_after(1.0):
@@ -497,7 +504,7 @@ class Server:
         request = Request(
             conn, event.method.decode("ascii"), event.target.decode("latin-1"), headers, conn.client, rid
         )
-        responder = Responder(conn, rid)
+        responder = Responder(conn, rid, head=request.method == "HEAD")
         self.active_requests += 1
         try:
             async with trio.open_nursery() as nursery:

@@ -385,23 +385,7 @@ async def test_upstream_client_hands_a_redirect_back_instead_of_following_it(
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
-@pytest.mark.parametrize(
-    "stream",
-    [
-        False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "pipeline._read_to_first_content decodes a non-SSE answer with loads() unguarded: "
-                    "a 3xx (or any non-JSON body) to a streaming request escapes as JSONDecodeError "
-                    "and the client gets a 500"
-                ),
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("stream", [False, True])
 async def test_a_provider_redirect_is_an_error_and_the_key_goes_nowhere(
     status: int, stream: bool, gateway: Harness, make_fake_upstream: MakeFake
 ) -> None:

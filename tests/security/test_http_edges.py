@@ -16,13 +16,6 @@ def _port(h: Harness) -> int:
     return h.gw.server.ports[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "server.Responder.send writes the body on a HEAD response; h11 refuses (LocalProtocolError: "
-        "Too much data for declared Content-Length), the handler crashes and the client gets no answer"
-    ),
-)
 @pytest.mark.parametrize("path", ["/health", "/v1/models", "/v1/chat/completions", "/nope"])
 async def test_head_requests_are_answered(path: str, gateway: Harness) -> None:
     raw = await raw_exchange(
@@ -32,14 +25,6 @@ async def test_head_requests_are_answered(path: str, gateway: Harness) -> None:
     assert statuses(raw)[0] < 500, raw[:200]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "server._finish_request_body treats h11's MUST_CLOSE (a request whose body the handler read, "
-        "sent with Connection: close or HTTP/1.0) as 'body not finished' and waits its 1 s timeout "
-        "before closing: such a client reading to EOF waits an extra second, and the slot is held"
-    ),
-)
 async def test_connection_close_requests_are_closed_right_after_the_answer(gateway: Harness) -> None:
     body = b'{"model": "nope/x", "messages": []}'
     request = (
@@ -59,13 +44,6 @@ async def test_connection_close_answer_itself_is_immediate(gateway: Harness) -> 
     assert r.elapsed.total_seconds() < 0.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "messages.render_error builds /api error answers itself and drops the retry-after header that every "
-        "client format's render_error adds, so a rate-limited admin client is not told when to come back"
-    ),
-)
 async def test_a_rate_limited_admin_request_is_told_when_to_retry(make_gateway: MakeGateway) -> None:
     h = await make_gateway(rate_limit_per_ip_rpm=1)
     async with client_from(h, OTHER_IP, authorization=f"Bearer {h.admin_token}") as admin:
