@@ -21,6 +21,10 @@ def json_reply(obj: Any, status: int = 200, headers: dict[str, str] | None = Non
     return _http(status, "application/json", json.dumps(obj).encode(), headers)
 
 
+def sse_bytes(body: bytes) -> Reply:
+    return _http(200, "text/event-stream", body)
+
+
 def sse_reply(events: list[tuple[str | None, Any]]) -> Reply:
     """(event name or None, data) per frame; data is JSON-encoded unless it is already a string."""
     out = []

@@ -9,16 +9,12 @@ import pytest
 from tests.conformance import clients as c
 from tests.conformance.clients import MODES, Mode
 from tests.conformance.conftest import PROVIDERS, Mesh
+from tests.conformance.known_bugs import ARRAY_PASSTHROUGH
 from tests.conformance.upstreams import system_of, turns_of
 from tests.fakes.reply import Reply, Usage
 
 UPSTREAMS = list(PROVIDERS)
 
-# Pipeline bugs the matrix exposes (outside formats/, so marked here and reported, not fixed).
-ARRAY_PASSTHROUGH = (
-    "pipeline: a Gemini client streaming without alt=sse to a Gemini upstream takes the passthrough path "
-    "and gets the upstream's SSE bytes instead of a JSON array"
-)
 KNOWN: dict[tuple[str, str], str] = {("gemini-array", "gemini"): ARRAY_PASSTHROUGH}
 
 
