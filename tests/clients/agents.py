@@ -187,14 +187,15 @@ GEMINI_SETTINGS = {
 
 
 def gemini_cli(
-    ws: Workspace, url: str, key: str, model: str, prompt: str
+    ws: Workspace, url: str, key: str, model: str | None, prompt: str
 ) -> tuple[list[str], dict[str, str]]:
+    """`model=None`: Gemini CLI's own choice (a routing call, then its default model)."""
     settings = ws.home / ".gemini" / "settings.json"
     settings.parent.mkdir()
     settings.write_text(json.dumps(GEMINI_SETTINGS))
     env = base_env(ws.home)
     env.update(GOOGLE_GEMINI_BASE_URL=url, GEMINI_API_KEY=key, GEMINI_CLI_TRUST_WORKSPACE="true")
-    argv = [str(agent_binary("gemini")), "-m", model, "-p", prompt, "--yolo"]
+    argv = [str(agent_binary("gemini")), *(["-m", model] if model else []), "-p", prompt, "--yolo"]
     return argv, env
 
 

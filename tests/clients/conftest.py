@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.clients.agents import Workspace
-from tests.clients.script import NOTE, UPSTREAMS
+from tests.clients.script import NOTE, SECOND_NOTE, UPSTREAMS
 from tests.conftest import Harness, MakeGateway
 from tests.fakes.fixtures import MakeFake
 from tests.fakes.upstream import FakeUpstream
@@ -37,4 +37,5 @@ async def routed(make_gateway: MakeGateway, make_fake_upstream: MakeFake) -> Asy
 def workspace(tmp_path: Path) -> Workspace:
     ws = Workspace.make(tmp_path / "agent")
     (ws.project / "notes.txt").write_text(NOTE)
+    (ws.project / "second.txt").write_text(SECOND_NOTE)
     return ws

@@ -2,10 +2,11 @@
 
 The fake speaks every upstream format, so the helpers here read a recorded request in whichever format the
 gateway translated it to: which tools it declared, which tool results it carried back, which reasoning
-tokens it replayed. `ToolTurn` scripts one tool round trip: the first request that declares the tool gets a
-call to it (with thinking and a signature, so reasoning round trips are exercised too); the request that
-brings the tool's output back gets the final answer; anything else (title generation, routing calls) gets
-the final answer as well, so side calls never disturb the conversation.
+tokens it replayed. `ToolTurn` scripts one tool round trip: the first request that declares the tool gets
+a call to it, or two parallel ones, with thinking and a signature so reasoning round trips are exercised
+too; the request that brings the tools' output back gets the final answer; a request for structured output
+(Gemini CLI's routing call) gets JSON; anything else (title generation) gets the final answer as well, so
+side calls never disturb the conversation.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 from tests.fakes.reply import Reply
 from tests.fakes.upstream import RecordedRequest
 
+JsonSchema = dict[str, Any]
+
 # upstream format -> (catalog provider whose account points at the fake, path prefix its base URL needs)
 UPSTREAMS: dict[str, tuple[str, str]] = {
     "openai-chat": ("openai", "/v1"),
@@ -29,6 +32,8 @@ UPSTREAM_MODEL = "fake-model"  # any id passes through `<provider>/<model>` to t
 
 SECRET = "MARMALADE"  # what the file the agent is asked to read says: seen upstream only if the tool ran
 NOTE = f"the secret word is {SECRET}\n"
+SECOND = "TANGERINE"  # what a second file says, read by a parallel call in the same turn
+SECOND_NOTE = f"the second word is {SECOND}\n"
 THINKING = "The user wants the note; reading it is the way."
 SIGNATURE = "sig-fake-opaque-7f3a"  # the upstream's reasoning token, to be replayed on the next turn
 
@@ -104,6 +109,26 @@ def replayed_signatures(rec: RecordedRequest) -> list[str]:
     return found
 
 
+def json_schema_asked(rec: RecordedRequest) -> JsonSchema | None:
+    """The JSON schema a request asks the answer to follow (structured output), in any format."""
+    body = rec.json if isinstance(rec.json, dict) else {}
+    fmt = (body.get("output_config") or {}).get("format") or {}  # Anthropic
+    if fmt.get("schema"):
+        return fmt["schema"]
+    fmt = body.get("response_format") or {}  # OpenAI Chat
+    if (fmt.get("json_schema") or {}).get("schema"):
+        return fmt["json_schema"]["schema"]
+    fmt = (body.get("text") or {}).get("format") or {}  # OpenAI Responses
+    if fmt.get("schema"):
+        return fmt["schema"]
+    config = body.get("generationConfig") or {}  # Gemini
+    return config.get("responseJsonSchema") or config.get("responseSchema")
+
+
+# Gemini CLI's routing call (its default models): a complexity score as JSON
+ROUTER_ANSWER = '{"complexity_reasoning": "reading one file", "complexity_score": 5}'
+
+
 @dataclass
 class ToolTurn:
     """One scripted tool round trip (see the module docstring)."""
@@ -111,10 +136,15 @@ class ToolTurn:
     upstream: str
     tool: str
     arguments: Mapping[str, Any]
+    also: Mapping[str, Any] | None = None  # a second, parallel call to the same tool in the same turn
     calls_made: list[RecordedRequest] = field(default_factory=list)
     answered: list[RecordedRequest] = field(default_factory=list)
+    structured: list[RecordedRequest] = field(default_factory=list)
 
     def __call__(self, rec: RecordedRequest) -> Reply:
+        if json_schema_asked(rec):
+            self.structured.append(rec)
+            return Reply(text=ROUTER_ANSWER)
         if any(SECRET in r for r in tool_results(rec)):
             self.answered.append(rec)
             return Reply(text=final_answer(self.upstream))
@@ -124,7 +154,7 @@ class ToolTurn:
                 text="Let me read it.",
                 thinking=THINKING,
                 signature=SIGNATURE,
-                tool_calls=[(self.tool, dict(self.arguments))],
+                tool_calls=[(self.tool, dict(a)) for a in (self.arguments, self.also) if a is not None],
             )
         return Reply(text=final_answer(self.upstream))
 

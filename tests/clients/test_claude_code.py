@@ -27,7 +27,12 @@ async def test_claude_code_answers_through_the_demo_echo(routed: Routed, workspa
 async def test_claude_code_reads_a_file_for_each_upstream_format(
     routed: Routed, workspace: agents.Workspace, upstream: str
 ) -> None:
-    turn = ToolTurn(upstream, "Read", {"file_path": str(workspace.project / "notes.txt")})
+    turn = ToolTurn(
+        upstream,
+        "Read",
+        {"file_path": str(workspace.project / "notes.txt")},
+        also={"file_path": str(workspace.project / "second.txt")},
+    )
     routed.fake.responder = turn
     model = model_for(upstream)
     argv, env = agents.claude_code(workspace, routed.gw.url, routed.gw.key, model, "What does notes.txt say?")

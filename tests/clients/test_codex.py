@@ -28,7 +28,7 @@ async def test_codex_answers_through_the_demo_echo(routed: Routed, workspace: ag
 async def test_codex_runs_a_command_for_each_upstream_format(
     routed: Routed, workspace: agents.Workspace, upstream: str
 ) -> None:
-    turn = ToolTurn(upstream, "exec_command", {"cmd": "cat notes.txt"})
+    turn = ToolTurn(upstream, "exec_command", {"cmd": "cat notes.txt"}, also={"cmd": "cat second.txt"})
     routed.fake.responder = turn
     model = model_for(upstream)
     argv, env = agents.codex(workspace, routed.gw.url, routed.gw.key, model, "What does notes.txt say?")

@@ -25,14 +25,14 @@ Runner = Callable[..., tuple[list[str], dict[str, str]]]
 AGENTS = [
     # (its runner, what it prints for a model the upstream does not know)
     pytest.param(
-        agents.claude_code,  # it retries a 4xx with fewer features; shows "529 ... usually temporary"
+        agents.claude_code,  # it retries a 4xx up to five times, with fewer features each time
         "issue with the selected model",
         marks=agents.requires("claude"),
     ),
     pytest.param(agents.codex, "model: fake-model", marks=agents.requires("codex")),
     pytest.param(agents.gemini_cli, "model: fake-model", marks=agents.requires("gemini")),
     pytest.param(
-        agents.opencode,  # its title call takes the 404; the agent turn then retries the 503 past the timeout
+        agents.opencode,  # its title call, then the agent turn, each meet the unknown model
         "model: fake-model",
         marks=agents.requires("opencode"),
     ),
@@ -57,5 +57,4 @@ async def test_agent_reports_a_model_the_upstream_does_not_know(
     assert "cooling down" not in printed, str(run)
     rows = await routed.gw.usage_rows()
     assert rows, "the gateway recorded no request"
-    assert {row["status"] for row in rows} == {404}, rows
-    assert len(routed.fake.requests) == len(rows)  # every retry reached the upstream and got its verdict
+    assert {row["status"] for row in rows} == {404}, rows  # every retry got the upstream's verdict

@@ -5,10 +5,20 @@ from __future__ import annotations
 
 import pytest
 
+from omniroute_providers import manage
 from tests.clients import agents
 from tests.clients.checks import assert_recorded, assert_succeeded, assert_tool_round_trip
 from tests.clients.conftest import Routed
-from tests.clients.script import SIGNATURE, UPSTREAMS, ToolTurn, model_for, replayed_signatures
+from tests.clients.script import (
+    SIGNATURE,
+    UPSTREAMS,
+    ToolTurn,
+    describe,
+    final_answer,
+    json_schema_asked,
+    model_for,
+    replayed_signatures,
+)
 
 pytestmark = [pytest.mark.clients, agents.requires("gemini")]
 
@@ -27,7 +37,7 @@ async def test_gemini_cli_answers_through_the_demo_echo(routed: Routed, workspac
 async def test_gemini_cli_reads_a_file_for_each_upstream_format(
     routed: Routed, workspace: agents.Workspace, upstream: str
 ) -> None:
-    turn = ToolTurn(upstream, "read_file", {"file_path": "notes.txt"})
+    turn = ToolTurn(upstream, "read_file", {"file_path": "notes.txt"}, also={"file_path": "second.txt"})
     routed.fake.responder = turn
     model = model_for(upstream)
     argv, env = agents.gemini_cli(workspace, routed.gw.url, routed.gw.key, model, "What does notes.txt say?")
@@ -64,3 +74,29 @@ async def test_gemini_cli_replays_claude_signature_to_an_anthropic_upstream(
 
     assert turn.answered, str(run)
     assert SIGNATURE in replayed_signatures(turn.answered[0])
+
+
+@pytest.mark.parametrize("upstream", ["anthropic", "openai-chat"])
+async def test_gemini_cli_default_models_reach_another_provider_through_an_alias(
+    routed: Routed, workspace: agents.Workspace, upstream: str
+) -> None:
+    # no -m: a routing call with a JSON schema (upper-case Gemini types) on its router model, then the
+    # turn on its default model; one wildcard alias sends both elsewhere
+    manage.set_alias(routed.gw.gw.store, "gemini-*", model_for(upstream))
+    await routed.gw.reload()
+    turn = ToolTurn(upstream, "read_file", {"file_path": "notes.txt"})
+    routed.fake.responder = turn
+    argv, env = agents.gemini_cli(workspace, routed.gw.url, routed.gw.key, None, "What does notes.txt say?")
+
+    run = await agents.run_agent(argv, env, workspace.project)
+
+    assert_succeeded(run, final_answer(upstream))
+    (router,) = turn.structured
+    schema = json_schema_asked(router)
+    assert schema is not None
+    assert schema["type"] == "object", schema  # Gemini's "OBJECT", translated
+    assert schema["properties"]["complexity_score"]["type"] == "integer", schema
+    assert turn.answered, describe(routed.fake.requests)
+    rows = await routed.gw.usage_rows()
+    assert {r["model_requested"].split("-")[0] for r in rows} == {"gemini"}, rows
+    assert all(r["status"] == 200 and r["provider"] == UPSTREAMS[upstream][0] for r in rows), rows

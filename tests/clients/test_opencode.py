@@ -48,14 +48,17 @@ CROSSED = [
 async def test_opencode_reads_a_file_through_a_translated_upstream(
     routed: Routed, workspace: agents.Workspace, sdk: str, upstream: str, replays_signature: bool
 ) -> None:
-    turn = ToolTurn(upstream, "read", {"filePath": str(workspace.project / "notes.txt")})
+    turn = ToolTurn(
+        upstream,
+        "read",
+        {"filePath": str(workspace.project / "notes.txt")},
+        also={"filePath": str(workspace.project / "second.txt")},
+    )
     routed.fake.responder = turn
     model = model_for(upstream)
-    # @ai-sdk/google takes a model id with a slash for a resource path (see test_gateway_gaps.py):
-    # `models/<provider>/<model>` is the spelling that reaches /v1beta/models/<provider>/<model>.
-    config_model = f"models/{model}" if sdk == "@ai-sdk/google" else model
+    # @ai-sdk/google posts a model id containing "/" as the resource path: /v1beta/<provider>/<model>:...
     argv, env = agents.opencode(
-        workspace, routed.gw.url, routed.gw.key, config_model, "What does notes.txt say?", sdk=sdk
+        workspace, routed.gw.url, routed.gw.key, model, "What does notes.txt say?", sdk=sdk
     )
 
     run = await agents.run_agent(argv, env, workspace.project)
