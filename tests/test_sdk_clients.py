@@ -200,7 +200,7 @@ async def test_openai_responses_stream_reads_an_anthropic_tool_call(
         with client.responses.stream(
             model=model, input="weather in Oslo?", tools=tools, reasoning={"effort": "low", "summary": "auto"}
         ) as stream:
-            kinds = [event.type for event in stream]
+            kinds = [str(event.type) for event in stream]
             return kinds, stream.get_final_response()
 
     kinds, final = await in_thread(run)

@@ -780,8 +780,9 @@ def _messages_stream(raw: bytes, ans: Answer) -> None:
             partial[open_index] = ""
         elif kind == "content_block_delta":
             assert obj["index"] == open_index
+            index = obj["index"]
             d = obj["delta"]
-            block = blocks[open_index]
+            block = blocks[index]
             if d["type"] == "text_delta":
                 block["text"] += d["text"]
             elif d["type"] == "thinking_delta":
@@ -789,13 +790,14 @@ def _messages_stream(raw: bytes, ans: Answer) -> None:
             elif d["type"] == "signature_delta":
                 block["signature"] = d["signature"]
             elif d["type"] == "input_json_delta":
-                partial[open_index] += d["partial_json"]
+                partial[index] += d["partial_json"]
         elif kind == "content_block_stop":
             assert obj["index"] == open_index
-            block = blocks[open_index]
+            index = obj["index"]
+            block = blocks[index]
             if block["type"] == "tool_use":
-                block["input"] = json.loads(partial[open_index]) if partial[open_index] else {}
-                block["raw_json"] = partial[open_index]
+                block["input"] = json.loads(partial[index]) if partial[index] else {}
+                block["raw_json"] = partial[index]
             open_index = None
         elif kind == "message_delta":
             assert open_index is None, "message_delta after the last block closed"

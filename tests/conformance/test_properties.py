@@ -120,7 +120,7 @@ def conversations(draw: st.DrawFn, tool_names: list[str]) -> list[Message]:
     msgs = [Message("user", [TextPart(draw(TEXT)), *draw(images())])]
     counter = 0
     for _ in range(draw(st.integers(0, 3))):
-        if tool_names and draw(st.booleans()):
+        if bool(tool_names) and draw(st.booleans()):
             calls: list[Part] = []
             for _ in range(draw(st.integers(1, 2))):
                 counter += 1
