@@ -3,6 +3,8 @@ output reached the upstream through the gateway's translation, and the gateway r
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.clients.agents import Run
 from tests.clients.conftest import Routed
 from tests.clients.script import (
@@ -22,7 +24,9 @@ def assert_succeeded(run: Run, answer: str) -> None:
     assert answer in run.stdout, str(run)
 
 
-async def assert_recorded(routed: Routed, *, client_format: str, provider: str, model: str) -> list[dict]:
+async def assert_recorded(
+    routed: Routed, *, client_format: str, provider: str, model: str
+) -> list[dict[str, Any]]:
     rows = await routed.gw.usage_rows()
     assert rows, "the gateway recorded no request"
     for row in rows:

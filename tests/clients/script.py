@@ -77,7 +77,7 @@ def tool_results(rec: RecordedRequest) -> list[str]:
     if rec.format == "openai-chat":
         out = [_text_of(m.get("content")) for m in body.get("messages") or [] if m.get("role") == "tool"]
     elif rec.format == "openai-responses":
-        items = body.get("input") if isinstance(body.get("input"), list) else []
+        items: list[Any] = body["input"] if isinstance(body.get("input"), list) else []
         out = [_text_of(i.get("output")) for i in items if i.get("type") == "function_call_output"]
     elif rec.format == "anthropic":
         for m in body.get("messages") or []:
@@ -101,7 +101,7 @@ def replayed_signatures(rec: RecordedRequest) -> list[str]:
             if isinstance(m.get("content"), list):
                 found += [b.get("signature", "") for b in m["content"] if b.get("type") == "thinking"]
     elif rec.format == "openai-responses":
-        items = body.get("input") if isinstance(body.get("input"), list) else []
+        items: list[Any] = body["input"] if isinstance(body.get("input"), list) else []
         found = [i.get("encrypted_content") or "" for i in items if i.get("type") == "reasoning"]
     elif rec.format == "gemini":
         for c in body.get("contents") or []:
@@ -112,17 +112,14 @@ def replayed_signatures(rec: RecordedRequest) -> list[str]:
 def json_schema_asked(rec: RecordedRequest) -> JsonSchema | None:
     """The JSON schema a request asks the answer to follow (structured output), in any format."""
     body = rec.json if isinstance(rec.json, dict) else {}
-    fmt = (body.get("output_config") or {}).get("format") or {}  # Anthropic
-    if fmt.get("schema"):
-        return fmt["schema"]
-    fmt = body.get("response_format") or {}  # OpenAI Chat
-    if (fmt.get("json_schema") or {}).get("schema"):
-        return fmt["json_schema"]["schema"]
-    fmt = (body.get("text") or {}).get("format") or {}  # OpenAI Responses
-    if fmt.get("schema"):
-        return fmt["schema"]
-    config = body.get("generationConfig") or {}  # Gemini
-    return config.get("responseJsonSchema") or config.get("responseSchema")
+    config = body.get("generationConfig") or {}
+    candidates = [
+        ((body.get("output_config") or {}).get("format") or {}).get("schema"),  # Anthropic
+        ((body.get("response_format") or {}).get("json_schema") or {}).get("schema"),  # OpenAI Chat
+        ((body.get("text") or {}).get("format") or {}).get("schema"),  # OpenAI Responses
+        config.get("responseJsonSchema") or config.get("responseSchema"),  # Gemini
+    ]
+    return next((dict(c) for c in candidates if isinstance(c, dict) and c), None)
 
 
 # Gemini CLI's routing call (its default models): a complexity score as JSON
