@@ -50,10 +50,16 @@ export async function render(root) {
     const go = button(t("keys.create"), null, { kind: "primary", type: "submit", testid: "key-create" });
     const form = h("form", { class: "form" }, field(t("keys.name"), name), h("details", null, h("summary", null, t("keys.scopes_limits")), extra.el), h("div", { class: "row" }, go));
     form.addEventListener("submit", busy(go, async () => {
-      const r = await api.post("/api/keys", { name: name.value.trim() || "default", ...extra.value() });
+      const wanted = extra.value();
+      const r = await api.post("/api/keys", { name: name.value.trim() || "default", ...wanted });
       replace(created, card(t("keys.created", { name: name.value || "default" }), shownOnce(r.key)));
       name.value = "";
-      await drawList();
+      const listed = await drawList();
+      // A gateway without key permissions yet ignores scopes and limits: say so rather than pretend.
+      const mine = listed.find((k) => k.id === r.id);
+      const asked = Object.keys(wanted.scopes).length + Object.keys(wanted.limits).length;
+      const got = mine ? Object.keys(mine.scopes || {}).length + Object.keys(mine.limits || {}).length : 0;
+      if (asked && !got) toast(`${t("common.not_available")} ${t("keys.edit_not_available")}`, "error");
     }));
     return card(t("keys.new"), form);
   }
@@ -88,6 +94,7 @@ export async function render(root) {
           await drawList();
         }, { kind: "small danger", testid: "key-revoke" }))) },
     ], keys.keys, { rowClass: (k) => (k.revoked ? "dim" : "") })));
+    return keys.keys;
   }
 
   function summary(k) {
