@@ -51,6 +51,7 @@ export function fmtNumber(n, digits = 0) {
 
 export function fmtCost(usd) {
   if (usd === null || usd === undefined) return t("common.unknown");
+  if (usd > 0 && usd < 0.0001) return `< ${fmtCost(0.0001)}`; // tiny, but not free
   const digits = usd !== 0 && Math.abs(usd) < 0.01 ? 4 : 2;
   return new Intl.NumberFormat(language(), { style: "currency", currency: "USD", maximumFractionDigits: digits, minimumFractionDigits: digits }).format(usd);
 }
