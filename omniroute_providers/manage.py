@@ -29,6 +29,7 @@ from omniroute import (
     new_client_key,
     register_secret,
 )
+from omniroute_providers import egress
 from omniroute_providers.catalog import Catalog
 from omniroute_providers.combos import ComboSpec, check_no_cycles, parse_combo
 from omniroute_providers.formats import MODULES
@@ -108,6 +109,8 @@ def add_account(store: Store, sealer: Sealer, catalog: Catalog, data: AccountInp
     if not key and not (provider.key_optional or provider.local or provider.category == "builtin"):
         raise InvalidRequestError(f"provider {provider.id} needs an API key", param="key")
     base_url = check_base_url(data.base_url) if data.base_url else None
+    if base_url:
+        egress.check_url(base_url, allow_private=data.local or provider.local)  # refuse it now, not at use
     headers = check_headers(data.headers)
     sealed = sealer.seal(key)
     register_secret(key)
@@ -214,8 +217,12 @@ def update_account(store: Store, sealer: Sealer, account_id: int, changes: Mappi
         if row is None:
             raise NotFoundError(f"no account with id {account_id}")
         all_sets, all_params = list(sets), list(params)
+        stored = loads(row[0]) if row[0] else {}
+        if changes.get("base_url"):
+            allow = bool(local) if local is not None else bool(stored.get("local"))
+            egress.check_url(str(changes["base_url"]), allow_private=allow)
         if local is not None or new_limits is not None:
-            limits = loads(row[0]) if row[0] else {}
+            limits = dict(stored)
             if new_limits is not None:
                 limits = {**new_limits, "local": limits.get("local", False)}
             if local is not None:
@@ -269,6 +276,7 @@ def add_custom_provider(
     if auth not in AUTH_SCHEMES:
         raise InvalidRequestError(f"auth must be one of {', '.join(AUTH_SCHEMES)}", param="auth")
     url = check_base_url(base_url)
+    egress.check_url(url, allow_private=local)
     hdrs = check_headers(headers)
 
     def write(db: Db) -> None:

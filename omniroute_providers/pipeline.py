@@ -40,8 +40,10 @@ from omniroute_providers.access import KeyGate, provider_allowed
 from omniroute_providers.balancer import Balancer, wall_clock
 from omniroute_providers.echo import EchoResponse
 from omniroute_providers.formats import StreamRenderer, WireFormat, get_format
+from omniroute_providers.formats.common import stream_ended
 from omniroute_providers.formats.sse import SSEDecoder, SSEEvent, encode
 from omniroute_providers.health import AccountLimiter, Stats, jittered_backoff
+from omniroute_providers.media import inline_remote_media
 from omniroute_providers.pricing import request_cost
 from omniroute_providers.records import AttemptRecord, UsageRecord
 from omniroute_providers.registry import Account, ClientKey, Registry
@@ -127,6 +129,10 @@ class _Opened:
         self.output_chars = 0
         self.committed = False  # a content event was seen: the stream is the client's now
         self.finished = False  # the upstream's end-of-answer event was seen (and forwarded)
+        self.truncated = False  # the upstream body ended without that event
+        self.closed = False  # finish() ran
+        self.first_event: SSEEvent | None = None  # passthrough: what was relayed, for a coherent error
+        self.last_event: SSEEvent | None = None
         self.slot: tuple[AccountLimiter, Stats] | None = None  # held until the request ends
 
     def release(self) -> None:
@@ -165,21 +171,34 @@ class _Opened:
                 parsed.extend(self.parser.feed(ev))
             return self._render(parsed)
         tap = self.tap
+        fmt = self.route.upstream.FORMAT_ID
         for ev in events:
             tap.feed(ev)
             if not self.committed:
                 self._render(self.parser.feed(ev))
-        if not self.finished and self.tap.usage is not None and self.committed:
-            self.finished = True  # every format reports final usage with (or after) its last event
+            if not self.finished and stream_ended(fmt, ev):
+                self.finished = True
+        if events:
+            self.first_event = self.first_event or events[0]
+            self.last_event = events[-1]
         if self.route.strip_usage_chunk:
             return b"".join(encode(ev.data, ev.event) for ev in events if b'"choices":[]' not in ev.data)
         return chunk
 
     def finish(self) -> bytes:
+        """The upstream body ended: the last bytes for the client. A stream that ended without its
+        format's end marker was cut: `truncated` is set and the caller adds the error event instead of a
+        normal ending (a clean EOF is not a complete answer: Codex, for one, treats it as an error)."""
+        if self.closed:
+            return b""
+        self.closed = True
         tail = self.decoder.close()
         if self.route.passthrough:
+            fmt = self.route.upstream.FORMAT_ID
             for ev in tail:
                 self.tap.feed(ev)
+                self.finished = self.finished or stream_ended(fmt, ev)
+            self.truncated = not self.finished
             if not self.route.strip_usage_chunk:
                 return b""  # the raw bytes of these events were forwarded already
             return b"".join(encode(ev.data, ev.event) for ev in tail if b'"choices":[]' not in ev.data)
@@ -187,7 +206,11 @@ class _Opened:
         for ev in tail:
             events.extend(self.parser.feed(ev))
         events.extend(self.parser.close())
-        return self._render(events) + self.renderer.close()
+        out = self._render(events)
+        if not self.finished:
+            self.truncated = True
+            return out
+        return out + self.renderer.close()
 
     def final_usage(self) -> ir.Usage | None:
         if self.route.passthrough and self.tap.usage is not None:
@@ -195,6 +218,9 @@ class _Opened:
         return self.usage
 
     def fail(self, error: GatewayError) -> bytes:
+        resume = getattr(self.renderer, "resume_from", None)
+        if self.route.passthrough and resume is not None:
+            resume(self.first_event, self.last_event)  # continue the relayed stream's numbering
         return self.renderer.fail(error)
 
 
@@ -313,10 +339,15 @@ class Pipeline:
         while True:
             soonest: float | None = None
             skipped: list[str] = []
+            unfit: list[str] = []
             for target in bal.order_targets(reg, plan):
                 pid = target.provider.id
                 if call.key is not None and not provider_allowed(call.key, pid):
                     skipped.append(f"{pid}: not allowed for this key")
+                    continue
+                why_not = _unfit(call, target)
+                if why_not:
+                    unfit.append(why_not)
                     continue
                 if bal.budgets.over("provider", pid) is not None:
                     skipped.append(f"{pid}: over budget")
@@ -366,7 +397,9 @@ class Pipeline:
                     f"every account that can serve '{call.model}' is cooling down or rate limited",
                     retry_after=max(1.0, soonest - now),
                 )
-            reason = "; ".join(skipped) if skipped else "no account could take the request"
+            if unfit and not skipped:
+                raise InvalidRequestError(unfit[0])
+            reason = "; ".join(skipped + unfit) if skipped or unfit else "no account could take the request"
             raise ServiceUnavailableError(reason)
 
     async def _try_account(
@@ -452,6 +485,7 @@ class Pipeline:
         passthrough = (
             call.client_format == provider.format
             and not call.legacy
+            and not call.json_array_stream  # we always ask Gemini for SSE: the array is re-rendered
             and not caps.system_as_user
             and not caps.think_tags
         )
@@ -519,6 +553,9 @@ class Pipeline:
 
     async def _open(self, call: Call, target: Target, account: Account) -> _Opened:
         route = self._route(call, target, account)
+        if not route.passthrough and route.upstream.FORMAT_ID == "gemini":
+            # Gemini takes image bytes, not arbitrary URLs: fetch them (guarded) before rendering.
+            await inline_remote_media(self._parsed(call, route.client), self.upstream)
         payload = self._request_body(call, route)
         base = (account.base_url or target.provider.base_url).rstrip("/")
         reply: UpstreamReply
@@ -597,8 +634,11 @@ class Pipeline:
             opened.buffered.append(opened.process(chunk))
             if opened.committed:
                 return
-        # The upstream ended without any content: a well-formed empty answer still counts.
+        # The upstream ended without any content: a well-formed empty answer still counts; a stream cut
+        # before anything arrived is a failure like any other (the next account or target may serve).
         opened.buffered.append(opened.finish())
+        if opened.truncated:
+            raise UpstreamError("the provider's stream ended before any content")
         opened.chunks = _empty()
         opened.committed = True
 
@@ -668,16 +708,19 @@ class Pipeline:
             await sink.start(200, [*head, *served], b"".join(opened.buffered))
             opened.buffered.clear()
             record.status = 200
+            tail = b""
             try:
                 async for chunk in opened.chunks:
                     out = opened.process(chunk)
                     if out:
                         await sink.write(out)
                 tail = opened.finish()
+                if opened.truncated:
+                    raise UpstreamError("the provider's stream ended before the answer was complete")
             except GatewayError as err:
                 err.message = redact(err.message)
                 record.outcome, record.error = "partial", f"{err.code}: {err.message}"[:500]
-                await sink.end(opened.fail(err))
+                await sink.end((tail if opened.truncated else b"") + opened.fail(err))
                 return
             await sink.end(tail)
             record.outcome = "ok"
@@ -719,6 +762,17 @@ async def _read_capped(reply: UpstreamReply, limit: int) -> bytes:
     except GatewayError:
         pass  # a broken error body still tells us the status
     return b"".join(chunks)[:limit]
+
+
+def _unfit(call: Call, target: Target) -> str | None:
+    """A request feature this target cannot serve at all (skip it, do not count it as a failure)."""
+    previous = call.body.get("previous_response_id") if call.client_format == "openai-responses" else None
+    if previous and target.provider.format != "openai-responses":
+        return (
+            f"previous_response_id needs an OpenAI Responses upstream; {target.label} is not one. Send the "
+            "whole conversation in `input` instead (clients such as Codex do, with store: false)"
+        )
+    return None
 
 
 def _json_object(raw: bytes) -> JsonObj:

@@ -13,7 +13,13 @@ import pytest
 
 from tests.conftest import ROOT
 
-PURE_SUITE = ["tests/test_kernel.py", "tests/test_gateway_openai.py", "tests/test_server.py"]
+PURE_SUITE = [
+    "tests/test_kernel.py",
+    "tests/test_gateway_openai.py",
+    "tests/test_server.py",
+    "tests/test_resilience.py",
+    "tests/security",
+]
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import email.utils
 import re
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from omniroute import (
     ContextLengthError,
@@ -24,6 +25,9 @@ from omniroute import (
     UpstreamError,
     UpstreamTimeoutError,
 )
+
+if TYPE_CHECKING:
+    from omniroute_providers.formats.sse import SSEEvent
 
 # Provider wordings of "your prompt does not fit" (formats.md case 69).
 _CONTEXT_PATTERNS = re.compile(
@@ -221,3 +225,19 @@ def refuse_previous_response_id(previous_response_id: str | None) -> None:
             "this model is served by another API, so send the full conversation in `input` instead",
             param="previous_response_id",
         )
+
+
+def stream_ended(format_id: str, event: SSEEvent) -> bool:
+    """Does this upstream event end a stream in its format (its normal end, or its own in-band error,
+    which the client receives as is)? A stream that stops without one was cut, whatever the TCP
+    connection says: a clean EOF is not a complete answer."""
+    data = event.data
+    if format_id == "anthropic":
+        return event.event in ("message_stop", "error")
+    if format_id == "openai-responses":
+        return event.event in ("response.completed", "response.incomplete", "response.failed", "error")
+    if data.startswith((b'{"error"', b'[{"error"')):  # the upstream ended it with its own error event
+        return True
+    if format_id == "gemini":
+        return b'"finishReason"' in data
+    return data == b"[DONE]" or (b'"finish_reason":"' in data or b'"finish_reason": "' in data)

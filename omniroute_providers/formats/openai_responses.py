@@ -1856,6 +1856,26 @@ class StreamRenderer:
         )
         return out + self._ev(kind, response=resp)
 
+    def resume_from(self, first: SSEEvent | None, last: SSEEvent | None) -> None:
+        """Take over a relayed (passthrough) stream: continue its sequence numbers and response id, so the
+        error events this renderer adds belong to the same stream."""
+        for event in (first, last):
+            if event is None:
+                continue
+            try:
+                obj = loads(event.data)
+            except JSONDecodeError:
+                continue
+            if not isinstance(obj, dict):
+                continue
+            seq = obj.get("sequence_number")
+            if isinstance(seq, int) and not isinstance(seq, bool):
+                self._seq = max(self._seq, seq + 1)
+            resp = obj.get("response")
+            if isinstance(resp, dict) and isinstance(resp.get("id"), str):
+                self._ctx.response_id = resp["id"]
+        self._started = first is not None
+
     def fail(self, error: GatewayError) -> bytes:
         """Broken mid-stream: an `error` event, then response.failed with a code Codex classifies.
         A half-written item is not closed: a partial tool call must not look complete."""

@@ -16,7 +16,6 @@ from tests.conformance import clients as c
 from tests.conformance import raw
 from tests.conformance.clients import AM, GG, OC, OR, Mode
 from tests.conformance.conftest import Mesh
-from tests.conformance.known_bugs import ARRAY_PASSTHROUGH, CUT_STREAM_IS_COMPLETE, PASSTHROUGH_FAIL_SEQUENCE
 from tests.fakes import render as fake_render
 from tests.fakes.reply import Reply, Usage
 from tests.fakes.wire import RenderContext
@@ -700,7 +699,6 @@ END_FRAMES = {OC: 3, OR: 1, AM: 2, GG: 1}
 CUT_PAIRS = [(CHAT_S, AM), (RESPONSES_S, GG), (MESSAGES_S, OC), (GEMINI_S, OR)]
 
 
-@pytest.mark.xfail(strict=True, reason=CUT_STREAM_IS_COMPLETE)
 @pytest.mark.parametrize(("mode", "upstream"), CUT_PAIRS, ids=[f"{m}-{u}" for m, u in CUT_PAIRS])
 async def test_case_70_a_stream_cut_before_its_end_is_not_a_complete_answer(
     mesh: Mesh, mode: Mode, upstream: str
@@ -712,14 +710,12 @@ async def test_case_70_a_stream_cut_before_its_end_is_not_a_complete_answer(
         assert ans.error_in_stream, f"reported as a complete answer: {ans.text!r}, stop {ans.stop}"
 
 
-@pytest.mark.xfail(strict=True, reason=PASSTHROUGH_FAIL_SEQUENCE)
 async def test_case_70_responses_passthrough_failure_continues_the_sequence_numbers(mesh: Mesh) -> None:
     mesh.fakes[OR].default = Reply(text="one two three four", chunks=4, reset_after_chunks=6)
     ans = await mesh.send(RESPONSES_S, OR, c.body_for(OR, [c.user("hi")]))  # the reader checks the numbering
     assert ans.error_in_stream
 
 
-@pytest.mark.xfail(strict=True, reason=ARRAY_PASSTHROUGH)
 async def test_gemini_stream_without_alt_sse_to_a_gemini_upstream_is_a_json_array(mesh: Mesh) -> None:
     mesh.fakes[GG].default = Reply(text="one two three", chunks=3)
     ans = await mesh.send(Mode(GG, True, array=True), GG, c.body_for(GG, [c.user("hi")]))

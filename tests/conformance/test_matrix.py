@@ -9,13 +9,12 @@ import pytest
 from tests.conformance import clients as c
 from tests.conformance.clients import MODES, Mode
 from tests.conformance.conftest import PROVIDERS, Mesh
-from tests.conformance.known_bugs import ARRAY_PASSTHROUGH
 from tests.conformance.upstreams import system_of, turns_of
 from tests.fakes.reply import Reply, Usage
 
 UPSTREAMS = list(PROVIDERS)
 
-KNOWN: dict[tuple[str, str], str] = {("gemini-array", "gemini"): ARRAY_PASSTHROUGH}
+KNOWN: dict[tuple[str, str], str] = {}  # (mode, upstream) -> reason of a known bug (strict xfail)
 
 
 def matrix(modes: tuple[Mode, ...] = MODES, *, known: bool = True) -> list[Any]:

@@ -267,8 +267,12 @@ async def test_a_gateway_pointed_at_itself_answers_403_once_and_does_not_loop(
     make_gateway: MakeGateway,
 ) -> None:
     h = await make_gateway()
-    async with h.http:
+    with pytest.raises(EgressBlockedError, match="itself"):  # refused when saved ...
         h.add_account("openai", base_url=h.url + "/v1", key="sk-loop-0000", local=True)
+    # ... and at connect time, for an account saved before the gateway moved to this port
+    h.add_account("openai", base_url="http://127.0.0.1:1/v1", key="sk-loop-0000", local=True)
+    h.gw.store.write(lambda db: db.execute("UPDATE accounts SET base_url = ?", (h.url + "/v1",)))
+    async with h.http:
         await h.reload()
         for fmt, (path, body) in requests_by_format("openai/gpt-4o-mini").items():
             r = await h.http.post(path, json=body)
