@@ -400,6 +400,7 @@ class Settings:
     breaker_window_s: float = 30.0
     breaker_open_s: float = 30.0
     quota_reset_hour: int = 0
+    hidden_providers: str = ""
 
     @property
     def data_path(self) -> str:
@@ -452,6 +453,8 @@ SETTINGS_DOC: dict[str, str] = {
     "request_deadline_s": "seconds one request may take over all its attempts",
     "secret_key": "key sealing provider credentials (default: a generated key file in the data dir)",
     "default_model": "model or combo used when a request names a model nothing else resolves",
+    "hidden_providers": "provider ids or aliases left out of /v1/models (comma-separated); requests that "
+    "name their models are still served",
     "account_strategy": "how one provider's accounts are ordered: priority, round-robin, weighted, random, "
     "least-used, p2c or cost-optimized",
     "retries_per_account": "extra tries on the same account after a transient failure (jittered backoff)",
@@ -782,6 +785,32 @@ def _m0003_dashboard(db: Db) -> None:
 
 
 MIGRATIONS.append(("0003_dashboard", _m0003_dashboard))
+
+
+# payload logging (omniroute_providers/payloads.py): one row of redacted, capped bodies per usage row, only
+# for requests captured (log_payloads on, or x-omniroute-debug); deleted with its usage row.
+def _m0004_payloads(db: Db) -> None:
+    db.execute(
+        """CREATE TABLE payloads (
+            usage_id INTEGER PRIMARY KEY REFERENCES usage (id) ON DELETE CASCADE,
+            request_id TEXT NOT NULL,
+            ts REAL NOT NULL,
+            client_request TEXT,
+            upstream_method TEXT,
+            upstream_url TEXT,
+            upstream_headers TEXT,
+            upstream_request TEXT,
+            upstream_status INTEGER,
+            upstream_response_headers TEXT,
+            upstream_response TEXT,
+            client_response TEXT,
+            truncated TEXT NOT NULL DEFAULT '[]'
+        )"""
+    )
+    db.execute("CREATE INDEX payloads_request_id ON payloads (request_id)")
+
+
+MIGRATIONS.append(("0004_payloads", _m0004_payloads))
 
 
 def migrate(db: Db, migrations: list[Migration] | None = None) -> list[str]:
@@ -1120,7 +1149,7 @@ def register_secret(value: str) -> None:
 
 
 def redact(text: str) -> str:
-    for secret in _known_secrets:
+    for secret in tuple(_known_secrets):  # a copy: the writer thread redacts while keys get registered
         if secret in text:
             text = text.replace(secret, REDACTED)
     for pattern in _SECRET_PATTERNS:
@@ -1247,9 +1276,23 @@ def _parser() -> Any:
     keys = sub.add_parser("key", help="client API keys").add_subparsers(dest="action", required=True)
     create = keys.add_parser("create", help="mint a key (shown once)")
     create.add_argument("--name", default="default")
+    update = keys.add_parser("update", help="change a key's name, scopes, limits or expiry")
+    update.add_argument("id", help="key id or its omr_<prefix>")
+    update.add_argument("--name")
+    update.add_argument("--no-expiry", action="store_true", help="the key never expires")
+    for cmd in (create, update):
+        cmd.add_argument("--models", help="allowed models or combos, comma-separated patterns (openai/*)")
+        cmd.add_argument("--providers", help="allowed provider ids, comma-separated")
+        cmd.add_argument("--rpm", type=int, help="requests per minute")
+        cmd.add_argument("--rpd", type=int, help="requests per day")
+        cmd.add_argument("--concurrent", type=int, help="requests in flight")
+        cmd.add_argument("--budget-day", type=float, help="USD per day")
+        cmd.add_argument("--budget-month", type=float, help="USD per month")
+        cmd.add_argument("--expires-days", type=float, help="the key stops working after this many days")
     keys.add_parser("list", help="list keys")
-    revoke = keys.add_parser("revoke", help="revoke a key")
-    revoke.add_argument("id", help="key id or its omr_<prefix>")
+    for verb, text in (("revoke", "revoke a key"), ("rotate", "a new secret for a key (shown once)")):
+        cmd = keys.add_parser(verb, help=text)
+        cmd.add_argument("id", help="key id or its omr_<prefix>")
 
     combo = sub.add_parser("combo", help="combos: named fallback chains").add_subparsers(
         dest="action", required=True
@@ -1381,12 +1424,24 @@ def _manage(args: Any, settings: Settings) -> int:
                 return _probe(store, sealer, args.id)
         elif args.command == "key":
             if args.action == "create":
-                full, key_id = manage.create_key(store, args.name)
+                spec = _key_spec(args)
+                full, key_id = manage.create_key(store, args.name, **spec)
                 print(f"key {key_id} ({args.name}): {full}\nshown once: store it now")
+            elif args.action == "update":
+                changes: dict[str, object] = _key_spec(args, only_given=True)
+                if args.name is not None:
+                    changes["name"] = args.name
+                if args.no_expiry:
+                    changes["expires_at"] = None
+                manage.update_key(store, args.id, changes)
+                print(f"key {args.id} updated")
+            elif args.action == "rotate":
+                full, key_id = manage.rotate_key(store, args.id)
+                print(f"key {key_id}: {full}\nshown once: the old key no longer works")
             elif args.action == "list":
                 _print_table(
                     store.read(manage.list_keys),
-                    ["id", "name", "prefix", "revoked", "requests", "last_used_at"],
+                    ["id", "name", "prefix", "revoked", "expired", "requests", "cost_usd", "last_used_at"],
                 )
             elif args.action == "revoke":
                 manage.revoke_key(store, args.id)
@@ -1403,6 +1458,34 @@ def _manage(args: Any, settings: Settings) -> int:
     finally:
         store.close()
     return 0
+
+
+def _key_spec(args: Any, only_given: bool = False) -> dict[str, object]:
+    """`key create|update` flags -> {scopes, limits, expires_at}; with only_given, what was not given is
+    left out (an update keeps it) — limits are replaced as a whole when any limit flag is given."""
+    spec: dict[str, object] = {}
+    scopes = {
+        name: [v.strip() for v in value.split(",") if v.strip()]
+        for name, value in (("models", args.models), ("providers", args.providers))
+        if value is not None
+    }
+    if scopes or not only_given:
+        spec["scopes"] = scopes
+    flags = {
+        "rpm": args.rpm,
+        "rpd": args.rpd,
+        "concurrent": args.concurrent,
+        "budget_usd_day": args.budget_day,
+        "budget_usd_month": args.budget_month,
+    }
+    limits = {k: v for k, v in flags.items() if v is not None}
+    if limits or not only_given:
+        spec["limits"] = limits
+    if args.expires_days is not None:
+        spec["expires_at"] = _time.time() + args.expires_days * 86400
+    elif not only_given:
+        spec["expires_at"] = None
+    return spec
 
 
 def _combo_command(args: Any, store: Store, catalog: Any) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import fnmatch
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from omniroute import BudgetExceededError, Db, PermissionDeniedError, RateLimitError
 from omniroute_providers.quotas import BudgetBook, window_reset, window_start
 from omniroute_providers.registry import ClientKey
+from omniroute_providers.routing import Plan, Target
 
 
 def _patterns(scopes: object, name: str) -> list[str]:
@@ -20,10 +21,22 @@ def _patterns(scopes: object, name: str) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def model_allowed(key: ClientKey, model: str) -> bool:
-    """Allowed models are patterns (`openai/*`, `*sonnet*`, a combo name); none listed = all allowed."""
+def model_allowed(key: ClientKey, model: str, also: Iterable[str] = ()) -> bool:
+    """Allowed models are patterns (`openai/*`, `*sonnet*`, a combo name); none listed = all allowed.
+    `also`: other names of the same single target (`provider-id/model`, `alias/model`), so a key scoped to
+    `openai/*` may ask for `gpt-4o` by its bare name; a combo's targets are not names of the combo."""
     patterns = _patterns(key.scopes, "models")
-    return not patterns or any(fnmatch.fnmatchcase(model, p) for p in patterns)
+    if not patterns:
+        return True
+    return any(fnmatch.fnmatchcase(name, p) for name in (model, *also) for p in patterns)
+
+
+def target_names(plan: Plan) -> tuple[str, ...]:
+    """The canonical names of a plan that lands on one provider model; none for a combo."""
+    root = plan.root
+    if not isinstance(root, Target):
+        return ()
+    return (f"{root.provider.id}/{root.model}", f"{root.provider.alias}/{root.model}")
 
 
 def provider_allowed(key: ClientKey, provider: str) -> bool:
@@ -60,11 +73,11 @@ class KeyGate:
             st.day_start, st.day_count = start, 0
         return st
 
-    def admit(self, key: ClientKey, model: str) -> None:
+    def admit(self, key: ClientKey, model: str, also: Iterable[str] = ()) -> None:
         """Raise when the key may not send this request now; otherwise count it (call `done` after)."""
         if key.id == 0:  # --no-auth: no key, no limits
             return
-        if not model_allowed(key, model):
+        if not model_allowed(key, model, also):
             raise PermissionDeniedError(f"this API key may not use model '{model}'", code="model_not_allowed")
         budget = self.budgets.over("key", str(key.id))
         if budget is not None:

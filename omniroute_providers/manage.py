@@ -308,18 +308,106 @@ def remove_custom_provider(store: Store, provider_id: str) -> None:
 # ----------------------------------------------------------------------------------------------------------
 
 
+KEY_LIMITS = ("rpm", "rpd", "concurrent")  # requests a minute, a day, in flight
+KEY_BUDGETS = {"budget_usd_day": "day", "budget_usd_week": "week", "budget_usd_month": "month"}
+KEY_SCOPES = ("models", "providers")
+_MAX_SCOPE_ENTRIES = 200
+
+
+def check_key_scopes(raw: object) -> dict[str, list[str]]:
+    """{models?: [pattern], providers?: [provider id]}; an empty or missing list means no restriction."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise InvalidRequestError(
+            "scopes must be an object: {models?: [...], providers?: [...]}", param="scopes"
+        )
+    out: dict[str, list[str]] = {}
+    for name, value in raw.items():
+        if name not in KEY_SCOPES:
+            raise InvalidRequestError(f"unknown scope {name!r}: models or providers", param="scopes")
+        if value is None:
+            continue
+        if isinstance(value, str):
+            value = [v for v in (x.strip() for x in value.split(",")) if v]
+        if not isinstance(value, list) or len(value) > _MAX_SCOPE_ENTRIES:
+            raise InvalidRequestError(
+                f"scopes.{name}: a list of at most {_MAX_SCOPE_ENTRIES} names", param="scopes"
+            )
+        entries = []
+        for v in value:
+            if not isinstance(v, str) or not v.strip() or len(v) > 200 or any(c in v for c in "\r\n\t"):
+                raise InvalidRequestError(f"scopes.{name}: names of 1-200 characters", param="scopes")
+            entries.append(v.strip())
+        if entries:
+            out[name] = entries
+    return out
+
+
+def check_key_limits(raw: object) -> tuple[dict[str, int], dict[str, float]]:
+    """(request limits, budgets by period). 0 or null means no limit and is dropped."""
+    if raw is None:
+        return {}, {}
+    if not isinstance(raw, Mapping):
+        raise InvalidRequestError("limits must be an object", param="limits")
+    limits: dict[str, int] = {}
+    budgets: dict[str, float] = {}
+    for name, value in raw.items():
+        if name not in KEY_LIMITS and name not in KEY_BUDGETS:
+            known = ", ".join((*KEY_LIMITS, *KEY_BUDGETS))
+            raise InvalidRequestError(f"unknown limit {name!r}: {known}", param="limits")
+        if value is None or value == 0:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not value > 0
+            or value == float("inf")
+        ):
+            raise InvalidRequestError(f"limits.{name}: a number > 0, or 0/null for none", param="limits")
+        if name in KEY_BUDGETS:
+            budgets[KEY_BUDGETS[name]] = float(value)
+        elif value != int(value):
+            raise InvalidRequestError(f"limits.{name}: a whole number", param="limits")
+        else:
+            limits[name] = int(value)
+    return limits, budgets
+
+
+def check_expiry(raw: object, now: float) -> float | None:
+    """A unix time in the future, or null for a key that never expires."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw != raw:
+        raise InvalidRequestError("expires_at: a unix time, or null", param="expires_at")
+    if raw <= now:
+        raise InvalidRequestError("expires_at is in the past", param="expires_at")
+    return float(raw)
+
+
+def _write_key_budgets(db: Db, key_id: int, budgets: Mapping[str, float]) -> None:
+    """A key's budgets live with the others (the budget book enforces them); this replaces the key's set."""
+    db.execute("DELETE FROM budgets WHERE scope = 'key' AND id = ?", (str(key_id),))
+    for period, limit in budgets.items():
+        db.execute(
+            "INSERT INTO budgets (scope, id, period, limit_usd) VALUES ('key', ?, ?, ?)",
+            (str(key_id), period, limit),
+        )
+
+
 def create_key(
     store: Store,
     name: str = "default",
     *,
-    scopes: Mapping[str, object] | None = None,
-    limits: Mapping[str, object] | None = None,
-    expires_at: float | None = None,
+    scopes: object = None,
+    limits: object = None,
+    expires_at: object = None,
 ) -> tuple[str, int]:
     """Mint a client key; the full key is returned once and never stored."""
-    name = name.strip() or "default"
-    if not _NAME_OK.match(name):
-        raise InvalidRequestError("key name: 1-64 letters, digits, space, . _ @ : -", param="name")
+    name = _key_name(name)
+    checked_scopes = check_key_scopes(scopes)
+    checked_limits, budgets = check_key_limits(limits)
+    expiry = check_expiry(expires_at, time.time())
     full, prefix = new_client_key()
     salt, digest = hash_secret(full)
     register_secret(full)
@@ -333,13 +421,90 @@ def create_key(
                 prefix,
                 salt,
                 digest,
-                dumps_str(scopes or {}),
-                dumps_str(limits or {}),
+                dumps_str(checked_scopes),
+                dumps_str(checked_limits),
                 time.time(),
-                expires_at,
+                expiry,
             ),
         )
         key_id = db.last_rowid()
+        _write_key_budgets(db, key_id, budgets)
+        bump_config_version(db)
+        return key_id
+
+    return full, int(store.write(write))
+
+
+def _key_name(name: str) -> str:
+    name = name.strip() or "default"
+    if not _NAME_OK.match(name):
+        raise InvalidRequestError("key name: 1-64 letters, digits, space, . _ @ : -", param="name")
+    return name
+
+
+def _active_key_id(db: Db, key: str) -> int:
+    """A key named by numeric id or public prefix (`omr_<prefix>_…` or the 8 characters), not revoked."""
+    ident = key.strip()
+    if ident.startswith("omr_"):
+        ident = ident.split("_")[1]
+    column = "id" if ident.isdigit() else "prefix"
+    row = db.one(
+        f"SELECT id FROM client_keys WHERE {column} = ? AND revoked_at IS NULL",  # noqa: S608 - fixed names
+        (int(ident) if ident.isdigit() else ident,),
+    )
+    if row is None:
+        raise NotFoundError(f"no active key {key!r}")
+    return int(row[0])
+
+
+def update_key(store: Store, key: str, changes: Mapping[str, object]) -> int:
+    """Change a key's name, scopes, limits (which replace the old ones, budgets included) or expiry; the
+    secret stays the same."""
+    unknown = set(changes) - {"name", "scopes", "limits", "expires_at"}
+    if unknown:
+        raise InvalidRequestError(f"cannot change {', '.join(sorted(unknown))} of a key")
+    sets: list[str] = []
+    params: list[object] = []
+    if "name" in changes:
+        sets.append("name = ?")
+        params.append(_key_name(str(changes["name"] or "")))
+    if "scopes" in changes:
+        sets.append("scopes = ?")
+        params.append(dumps_str(check_key_scopes(changes["scopes"])))
+    budgets: dict[str, float] | None = None
+    if "limits" in changes:
+        limits, budgets = check_key_limits(changes["limits"])
+        sets.append("limits = ?")
+        params.append(dumps_str(limits))
+    if "expires_at" in changes:
+        sets.append("expires_at = ?")
+        params.append(check_expiry(changes["expires_at"], time.time()))
+
+    def write(db: Db) -> int:
+        key_id = _active_key_id(db, key)
+        if sets:
+            db.execute(f"UPDATE client_keys SET {', '.join(sets)} WHERE id = ?", (*params, key_id))  # noqa: S608
+        if budgets is not None:
+            _write_key_budgets(db, key_id, budgets)
+        bump_config_version(db)
+        return key_id
+
+    return int(store.write(write))
+
+
+def rotate_key(store: Store, key: str) -> tuple[str, int]:
+    """A new secret for the same key (its id, name, scopes, limits, budgets and usage stay); the old secret
+    stops working as soon as the gateway reloads, which the admin API does at once."""
+    full, prefix = new_client_key()
+    salt, digest = hash_secret(full)
+    register_secret(full)
+
+    def write(db: Db) -> int:
+        key_id = _active_key_id(db, key)
+        db.execute(
+            "UPDATE client_keys SET prefix = ?, salt = ?, hash = ? WHERE id = ?",
+            (prefix, salt, digest, key_id),
+        )
         bump_config_version(db)
         return key_id
 
@@ -347,47 +512,52 @@ def create_key(
 
 
 def list_keys(db: Db) -> list[JsonObj]:
+    usage = {
+        int(kid): (int(n or 0), int(tin or 0), int(tout or 0), float(cost or 0.0), last)
+        for kid, n, tin, tout, cost, last in db.execute(
+            "SELECT key_id, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cost_usd), MAX(ts) "
+            "FROM usage WHERE key_id IS NOT NULL GROUP BY key_id"
+        )
+    }
+    budgets: dict[int, dict[str, float]] = {}
+    by_period = {period: name for name, period in KEY_BUDGETS.items()}
+    for ident, period, limit in db.execute("SELECT id, period, limit_usd FROM budgets WHERE scope = 'key'"):
+        if str(ident).isdigit() and period in by_period:
+            budgets.setdefault(int(ident), {})[by_period[period]] = float(limit)
     rows = db.execute(
-        "SELECT k.id, k.name, k.prefix, k.created_at, k.expires_at, k.revoked_at, k.scopes, k.limits, "
-        "(SELECT COUNT(*) FROM usage u WHERE u.key_id = k.id), "
-        "(SELECT MAX(ts) FROM usage u WHERE u.key_id = k.id) FROM client_keys k ORDER BY k.id"
+        "SELECT id, name, prefix, created_at, expires_at, revoked_at, scopes, limits "
+        "FROM client_keys ORDER BY id"
     )
-    return [
-        {
-            "id": kid,
-            "name": name,
-            "prefix": f"omr_{prefix}_…",
-            "created_at": created,
-            "expires_at": expires,
-            "revoked": revoked is not None,
-            "scopes": loads(scopes) if scopes else {},
-            "limits": loads(limits) if limits else {},
-            "requests": int(count or 0),
-            "last_used_at": last,
-        }
-        for kid, name, prefix, created, expires, revoked, scopes, limits, count, last in rows
-    ]
+    out: list[JsonObj] = []
+    for kid, name, prefix, created, expires, revoked, scopes, limits in rows:
+        count, tin, tout, cost, last = usage.get(int(kid), (0, 0, 0, 0.0, None))
+        out.append(
+            {
+                "id": kid,
+                "name": name,
+                "prefix": f"omr_{prefix}_…",
+                "created_at": created,
+                "expires_at": expires,
+                "expired": expires is not None and expires <= time.time(),
+                "revoked": revoked is not None,
+                "scopes": loads(scopes) if scopes else {},
+                "limits": {**(loads(limits) if limits else {}), **budgets.get(int(kid), {})},
+                "requests": count,
+                "input_tokens": tin,
+                "output_tokens": tout,
+                "cost_usd": round(cost, 6),
+                "last_used_at": last,
+            }
+        )
+    return out
 
 
 def revoke_key(store: Store, key: str) -> None:
     """Revoke by numeric id or by public prefix (`omr_<prefix>_…` or the 8-character prefix)."""
-    ident = key.strip()
-    if ident.startswith("omr_"):
-        ident = ident.split("_")[1]
 
     def write(db: Db) -> None:
-        if ident.isdigit():
-            db.execute(
-                "UPDATE client_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (time.time(), int(ident)),
-            )
-        else:
-            db.execute(
-                "UPDATE client_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL",
-                (time.time(), ident),
-            )
-        if not db.changes():
-            raise NotFoundError(f"no active key {key!r}")
+        key_id = _active_key_id(db, key)
+        db.execute("UPDATE client_keys SET revoked_at = ? WHERE id = ?", (time.time(), key_id))
         bump_config_version(db)
 
     store.write(write)

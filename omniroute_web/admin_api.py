@@ -165,10 +165,41 @@ async def keys(gw: Gateway, request: Request, responder: Responder, params: Para
 async def create_key(
     gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
 ) -> None:
+    """Body: {name?, scopes?: {models?, providers?}, limits?: {rpm?, rpd?, concurrent?, budget_usd_day?,
+    budget_usd_week?, budget_usd_month?}, expires_at?: unix time}."""
     body = await _body(request)
-    full, key_id = await _run(lambda: manage.create_key(gw.store, str(body.get("name") or "default")))
+    full, key_id = await _run(
+        lambda: manage.create_key(
+            gw.store,
+            str(body.get("name") or "default"),
+            scopes=body.get("scopes"),
+            limits=body.get("limits"),
+            expires_at=body.get("expires_at"),
+        )
+    )
     await gw.reload()
     await send_json(responder, 201, {"id": key_id, "key": full, "note": "shown once: store it now"})
+
+
+async def update_key(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    """Body: any of {name, scopes, limits, expires_at}; limits replace the key's limits and budgets."""
+    body = await _body(request)
+    key_id = await _run(manage.update_key, gw.store, params["id"], body)
+    await gw.reload()
+    rows = await _run(lambda: gw.store.read(manage.list_keys))
+    await send_json(responder, 200, {"key": next(r for r in rows if r["id"] == key_id)})
+
+
+async def rotate_key(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _key: object
+) -> None:
+    full, key_id = await _run(manage.rotate_key, gw.store, params["id"])
+    await gw.reload()
+    await send_json(
+        responder, 200, {"id": key_id, "key": full, "note": "shown once: the old key no longer works"}
+    )
 
 
 async def revoke_key(

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING
 
 from omniroute import GatewayError, InvalidRequestError, JsonObj, MethodNotAllowedError, __version__
+from omniroute_providers.access import model_allowed, provider_allowed
 from omniroute_providers.pipeline import Call, validate_stream_flag
 from omniroute_providers.registry import ClientKey
 from omniroute_web.messages import read_json, send_json
@@ -178,19 +179,36 @@ async def gemini_action(
 # ----------------------------------------------------------------------------------------------------------
 
 
-def model_entries(gw: Gateway) -> list[tuple[str, str, int | None]]:
-    """(public id `alias/model`, provider id, context window) for every configured provider's models."""
+def model_entries(gw: Gateway, key: ClientKey | None = None) -> list[tuple[str, str, int | None]]:
+    """(public id `alias/model`, provider id, context window) for every configured provider's models and
+    every enabled combo that this key may use; providers in `hidden_providers` are left out."""
     entries: list[tuple[str, str, int | None]] = []
     reg = gw.registry
+    hidden = {p.strip() for p in gw.settings.hidden_providers.split(",") if p.strip()}
+    scoped = key if key is not None and key.id != 0 and key.scopes else None
+
+    def provider_ok(pid: str) -> bool:
+        return scoped is None or provider_allowed(scoped, pid)
+
+    def model_ok(name: str, *also: str) -> bool:
+        return scoped is None or model_allowed(scoped, name, also)
+
     for provider in reg.configured_providers():
-        entries.extend((f"{provider.alias}/{m.id}", provider.id, m.context_window) for m in provider.models)
+        if provider.id in hidden or provider.alias in hidden or not provider_ok(provider.id):
+            continue
+        for m in provider.models:
+            public = f"{provider.alias}/{m.id}"
+            if model_ok(public, f"{provider.id}/{m.id}"):
+                entries.append((public, provider.id, m.context_window))
     for name, combo in reg.combos.items():
-        if not combo.enabled:
+        if not combo.enabled or not model_ok(name):
             continue
         try:
             targets = gw.pipeline.plans.get(reg, name).targets
         except GatewayError:
             continue  # a combo with no reachable target is not offered
+        if not any(provider_ok(t.provider.id) for t in targets):
+            continue
         windows = [t.spec.context_window for t in targets if t.spec is not None and t.spec.context_window]
         # A combo can land on any of its targets: advertise the smallest window so clients compact in time.
         entries.append((name, "combo", min(windows) if windows else None))
@@ -201,7 +219,7 @@ async def list_models(
     gw: Gateway, request: Request, responder: Responder, params: Params, key: ClientKey
 ) -> None:
     created = int(gw.started_wall)
-    entries = model_entries(gw)
+    entries = model_entries(gw, key)
     if "anthropic-version" in request.headers:
         data = [
             {
@@ -236,7 +254,7 @@ async def get_model(
     from omniroute import ModelNotFoundError
 
     wanted = params["model"]
-    for mid, provider, ctx in model_entries(gw):
+    for mid, provider, ctx in model_entries(gw, key):
         if mid == wanted:
             await send_json(
                 responder,
@@ -259,4 +277,4 @@ async def gemini_models(
     from omniroute_providers.formats import get_format
 
     gemini = get_format("gemini")
-    await send_json(responder, 200, gemini.render_model_list(model_entries(gw)))  # type: ignore[attr-defined]
+    await send_json(responder, 200, gemini.render_model_list(model_entries(gw, key)))  # type: ignore[attr-defined]

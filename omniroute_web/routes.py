@@ -99,6 +99,8 @@ ROUTES: list[Route] = [
     _route("DELETE", "/api/custom-providers/{id}", admin_api.delete_custom_provider, "admin"),
     _route("GET", "/api/keys", admin_api.keys, "admin"),
     _route("POST", "/api/keys", admin_api.create_key, "admin"),
+    _route("PATCH", "/api/keys/{id}", admin_api.update_key, "admin"),
+    _route("POST", "/api/keys/{id}/rotate", admin_api.rotate_key, "admin"),
     _route("DELETE", "/api/keys/{id}", admin_api.revoke_key, "admin"),
     _route("GET", "/api/usage", admin_api.usage, "admin"),
     _route("GET", "/api/settings", admin_api.settings, "admin"),

@@ -198,9 +198,18 @@ async def test_dashboard_end_to_end_in_chromium(
 
             await goto(b, "keys")
             await b.type("[data-testid=key-name]", "ci")
+            await b.click("[data-testid=key-more]")
+            await b.type("[data-testid=key-scope-models]", "openai/*, smart")
+            await b.type("[data-testid=key-rpm]", "30")
             await b.click("[data-testid=key-create]")
             await b.wait_text("[data-testid=key-once]", "omr_")
+            scoped = str(await b.text("[data-testid=new-key]"))
+            await b.wait_text("[data-testid=key-list]", "rpm: 30")
             await shot(b, "12-keys")
+            async with httpx.AsyncClient(base_url=h.url) as http:
+                mine = (await http.get("/v1/models", headers={"authorization": f"Bearer {scoped}"})).json()
+                assert {m["id"] for m in mine["data"]} >= {"smart", "openai/gpt-4o-mini"}
+                assert all(m["id"] == "smart" or m["id"].startswith("openai/") for m in mine["data"])
 
             await playground(b)
 
