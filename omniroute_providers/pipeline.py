@@ -26,6 +26,7 @@ from omniroute import (
     InvalidRequestError,
     JSONDecodeError,
     JsonObj,
+    PermissionDeniedError,
     ServiceUnavailableError,
     Store,
     UpstreamError,
@@ -36,7 +37,7 @@ from omniroute import (
     redact,
 )
 from omniroute_providers import ir
-from omniroute_providers.access import KeyGate, provider_allowed
+from omniroute_providers.access import KeyGate, provider_allowed, target_names
 from omniroute_providers.balancer import Balancer, wall_clock
 from omniroute_providers.echo import EchoResponse
 from omniroute_providers.formats import StreamRenderer, WireFormat, get_format
@@ -275,7 +276,7 @@ class Pipeline:
                 self.guard(call)
             plan = self.plans.get(self.registry(), call.model, self.default_model)
             if call.key is not None:
-                self.keys.admit(call.key, call.model)
+                self.keys.admit(call.key, call.model, target_names(plan))
                 admitted = True
             opened = await self._first_byte(call, plan, record, started)
             await self._deliver(call, sink, opened, record, started)
@@ -340,10 +341,11 @@ class Pipeline:
             soonest: float | None = None
             skipped: list[str] = []
             unfit: list[str] = []
+            forbidden: list[str] = []  # providers this client key may not use
             for target in bal.order_targets(reg, plan):
                 pid = target.provider.id
                 if call.key is not None and not provider_allowed(call.key, pid):
-                    skipped.append(f"{pid}: not allowed for this key")
+                    forbidden.append(pid)
                     continue
                 why_not = _unfit(call, target)
                 if why_not:
@@ -397,8 +399,14 @@ class Pipeline:
                     f"every account that can serve '{call.model}' is cooling down or rate limited",
                     retry_after=max(1.0, soonest - now),
                 )
+            if forbidden and not skipped and not unfit:
+                names = ", ".join(dict.fromkeys(forbidden))
+                raise PermissionDeniedError(
+                    f"this API key may not use provider {names}", code="provider_not_allowed"
+                )
             if unfit and not skipped:
                 raise InvalidRequestError(unfit[0])
+            skipped += [f"{pid}: not allowed for this key" for pid in dict.fromkeys(forbidden)]
             reason = "; ".join(skipped + unfit) if skipped or unfit else "no account could take the request"
             raise ServiceUnavailableError(reason)
 
