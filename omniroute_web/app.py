@@ -33,6 +33,7 @@ from omniroute_providers.strategies import normalize
 from omniroute_providers.upstream import UpstreamClient
 from omniroute_web.auth import authenticate_admin, authenticate_client
 from omniroute_web.dashboard_api import apply_saved_settings
+from omniroute_web.dashboard_data import apply_pending_restore
 from omniroute_web.ipfilter import IPFilter  # security
 from omniroute_web.messages import render_error
 from omniroute_web.ratelimit import RateLimiter  # security
@@ -53,6 +54,10 @@ class Gateway:
                 + settings.host
             )
         self.settings = settings
+        # dashboard: a backup staged for restore replaces the database before anything reads it
+        self.restored = apply_pending_restore(settings.data_path)
+        if self.restored:
+            log.warning("restored a backup; the database it replaced is backups/%s", self.restored)
         apply_saved_settings(settings)  # dashboard: values saved on its Settings page
         # security: address rules, per-address rate and guard settings, checked before anything is opened
         try:

@@ -16,6 +16,7 @@ prefix): it adds what is missing and reports what it skipped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -106,7 +107,13 @@ def _backup_path(gw: Gateway, name: str) -> str:
 
 async def backups(gw: Gateway, request: Request, responder: Responder, params: Params, _: object) -> None:
     rows = await trio.to_thread.run_sync(list_backups, _backup_dir(gw))
-    await send_json(responder, 200, {"backups": rows, "directory": _backup_dir(gw)}, NO_STORE)
+    pending = await trio.Path(gw.settings.data_path, PENDING_RESTORE).exists()
+    await send_json(
+        responder,
+        200,
+        {"backups": rows, "directory": _backup_dir(gw), "restore_pending": pending, "restored": gw.restored},
+        NO_STORE,
+    )
 
 
 async def create_backup(
@@ -137,6 +144,100 @@ async def delete_backup(
 ) -> None:
     path = _backup_path(gw, params["name"])
     await trio.Path(path).unlink()
+    await send_json(responder, 200, {"ok": True}, NO_STORE)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# restore: staged now, applied at the next start
+# ----------------------------------------------------------------------------------------------------------
+# Swapping the database under a running gateway would tear every open reader, the writer thread and the
+# in-memory state built from it; so a restore is staged (a checked copy next to the database) and the next
+# start swaps it in before anything opens the database, keeping the current one as a backup first.
+
+PENDING_RESTORE = "restore-pending.sqlite"
+DB_NAME = "omniroute.sqlite"
+
+
+def check_backup_file(path: str) -> None:
+    """A readable omniroute database that passes SQLite's integrity check, or InvalidRequestError."""
+    try:
+        db = Db(path, readonly=True)
+    except Exception as exc:
+        raise InvalidRequestError(f"not a readable SQLite database: {exc}") from None
+    try:
+        ok = db.one("PRAGMA integrity_check")
+        if ok is None or ok[0] != "ok":
+            raise InvalidRequestError("the backup fails SQLite's integrity check")
+        if db.one("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'client_keys'") is None:
+            raise InvalidRequestError("not an omniroute database")
+    except InvalidRequestError:
+        raise
+    except Exception as exc:
+        raise InvalidRequestError(f"not a readable omniroute database: {exc}") from None
+    finally:
+        db.close()
+
+
+def stage_restore(data_dir: str, backup_path: str) -> None:
+    check_backup_file(backup_path)
+    staged = os.path.join(data_dir, PENDING_RESTORE)
+    tmp = staged + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(backup_path, "rb") as src, open(fd, "wb") as dst:
+        while block := src.read(1 << 20):
+            dst.write(block)
+    os.replace(tmp, staged)
+
+
+def apply_pending_restore(data_dir: str) -> str | None:
+    """At start, before the database is opened: swap in a staged restore. The database it replaces is kept
+    in backups/ (a consistent copy, its WAL included); returns that backup's name, or None."""
+    staged = os.path.join(data_dir, PENDING_RESTORE)
+    if not os.path.exists(staged):
+        return None
+    current = os.path.join(data_dir, DB_NAME)
+    kept = None
+    if os.path.exists(current):
+        directory = os.path.join(data_dir, "backups")
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        kept = f"omniroute-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-0.sqlite"
+        db = Db(current)
+        try:
+            db.execute("VACUUM INTO ?", (os.path.join(directory, kept),))
+        finally:
+            db.close()
+        os.chmod(os.path.join(directory, kept), 0o600)
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(current + suffix)
+    os.replace(staged, current)
+    return kept
+
+
+async def restore_backup(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _: object
+) -> None:
+    path = _backup_path(gw, params["name"])
+    await trio.to_thread.run_sync(stage_restore, gw.settings.data_path, path)
+    await send_json(
+        responder,
+        202,
+        {
+            "pending": params["name"],
+            "note": "restart the gateway to restore this backup; the current database is kept in backups/",
+        },
+        NO_STORE,
+    )
+
+
+async def cancel_restore(
+    gw: Gateway, request: Request, responder: Responder, params: Params, _: object
+) -> None:
+    staged = os.path.join(gw.settings.data_path, PENDING_RESTORE)
+    try:
+        await trio.Path(staged).unlink()
+    except FileNotFoundError:
+        raise NotFoundError("no restore is pending") from None
     await send_json(responder, 200, {"ok": True}, NO_STORE)
 
 

@@ -70,6 +70,8 @@ ROUTES: list[Route] = [
     _route("POST", "/api/backups", dashboard_data.create_backup, "admin"),
     _route("GET", "/api/backups/{name}", dashboard_data.download_backup, "admin"),
     _route("DELETE", "/api/backups/{name}", dashboard_data.delete_backup, "admin"),
+    _route("POST", "/api/backups/{name}/restore", dashboard_data.restore_backup, "admin"),
+    _route("DELETE", "/api/restore", dashboard_data.cancel_restore, "admin"),
     _route("POST", "/api/export", dashboard_data.export, "admin"),
     _route("POST", "/api/import", dashboard_data.import_, "admin"),
     # OpenAI family

@@ -44,7 +44,7 @@ async def test_saved_settings_are_validated_applied_at_start_and_can_be_reset(
         assert "log_level" in listed
         assert "system_prompt" in listed
         assert not {"host", "port", "data_dir", "secret_key", "no_auth"} & set(listed)  # where/how it starts
-        assert listed["system_prompt"]["applied"] is False  # stored; said so until the gateway reads it
+        assert listed["system_prompt"]["applied"] is True  # the request policy: the pipeline applies it
         for bad in (
             {"log_level": "loud"},
             {"request_deadline_s": "soon"},
@@ -280,6 +280,53 @@ async def test_backups_are_consistent_sqlite_files_without_the_sealing_key(gatew
             assert (await http.get(f"/api/backups/{evil}")).status_code == 404
         assert (await http.delete(f"/api/backups/{name}")).status_code == 200
         assert not (await http.get("/api/backups")).json()["backups"]
+
+
+async def test_a_restore_is_staged_then_applied_at_the_next_start_keeping_the_replaced_database(
+    make_gateway: MakeGateway, tmp_path: Path
+) -> None:
+    data = tmp_path / "restore"
+    first = await make_gateway(data_dir=data)
+    first.add_account("openai", name="before-backup")
+    async with admin(first) as http:
+        name = (await http.post("/api/backups", json={})).json()["name"]
+        first.add_account("openai", name="after-backup")
+        # a damaged file is refused and nothing is staged
+        broken = data / "backups" / "omniroute-20200101-000000.sqlite"
+        broken.write_bytes(b"SQLite format 3\0" + b"\xff" * 4000)
+        r = await http.post(f"/api/backups/{broken.name}/restore")
+        assert r.status_code == 400 and not (await http.get("/api/backups")).json()["restore_pending"]
+        assert (await http.post("/api/backups/nope.sqlite/restore")).status_code == 404
+        r = await http.post(f"/api/backups/{name}/restore")
+        assert r.status_code == 202 and r.json()["pending"] == name
+        assert (await http.get("/api/backups")).json()["restore_pending"] is True
+        # nothing changes until the restart
+        assert [a["name"] for a in (await http.get("/api/accounts")).json()["accounts"]] == [
+            "before-backup",
+            "after-backup",
+        ]
+    await first.http.aclose()
+    first.gw.server.shutdown()
+    with trio.fail_after(10):
+        while first.gw.server.connections or first.gw.server.active_requests:
+            await trio.sleep(0.05)
+    first.gw.store.close()
+
+    second = await make_gateway(data_dir=data)
+    assert second.gw.first_run.client_key is None  # the restored database has its keys
+    second.admin_token = first.admin_token
+    async with admin(second) as http:
+        assert [a["name"] for a in (await http.get("/api/accounts")).json()["accounts"]] == ["before-backup"]
+        listing = (await http.get("/api/backups")).json()
+        assert listing["restore_pending"] is False and listing["restored"]
+        kept = data / "backups" / listing["restored"]
+        with sqlite3.connect(kept) as db:  # the replaced database, its last writes included
+            names = [r[0] for r in db.execute("SELECT name FROM accounts ORDER BY id")]
+        assert names == ["before-backup", "after-backup"]
+        assert oct(kept.stat().st_mode & 0o777) == "0o600"
+    await second.http.aclose()
+    async with httpx.AsyncClient(base_url=second.url, headers={"authorization": f"Bearer {first.key}"}) as http:
+        assert (await http.get("/v1/models")).status_code == 200  # the first run's key still works
 
 
 async def test_export_has_no_secrets_unless_asked_and_import_adds_without_overwriting(

@@ -94,12 +94,22 @@ export async function render(root) {
         { label: t("settings.backup_name"), cell: (b) => h("a", { href: `/api/backups/${encodeURIComponent(b.name)}`, download: b.name }, b.name) },
         { label: t("settings.backup_size"), num: true, cell: (b) => fmtBytes(b.bytes) },
         { label: t("logs.time"), cell: (b) => fmtTime(b.created_at) },
-        { label: "", cell: (b) => actionButton(t("common.delete"), async () => {
-          if (!(await confirmDialog(t("settings.backup_delete_confirm", { name: b.name }), { danger: true }))) return;
-          await api.del(`/api/backups/${encodeURIComponent(b.name)}`);
-          await draw();
-        }, { kind: "small danger" }) },
-      ], data.backups, { empty: t("settings.no_backups") }), h("p", { class: "hint" }, t("settings.backup_dir", { dir: data.directory })));
+        { label: "", cell: (b) => h("div", { class: "row nowrap" },
+          actionButton(t("settings.restore"), async () => {
+            if (!(await confirmDialog(t("settings.restore_confirm", { name: b.name }), { danger: true }))) return;
+            await api.post(`/api/backups/${encodeURIComponent(b.name)}/restore`);
+            await draw();
+          }, { kind: "small", testid: "backup-restore" }),
+          actionButton(t("common.delete"), async () => {
+            if (!(await confirmDialog(t("settings.backup_delete_confirm", { name: b.name }), { danger: true }))) return;
+            await api.del(`/api/backups/${encodeURIComponent(b.name)}`);
+            await draw();
+          }, { kind: "small danger" })) },
+      ], data.backups, { empty: t("settings.no_backups") }),
+      data.restore_pending ? h("div", { class: "warn-box", "data-testid": "restore-pending" }, t("settings.restore_pending"), " ",
+        actionButton(t("settings.restore_cancel"), async () => { await api.del("/api/restore"); await draw(); }, { kind: "small" })) : null,
+      data.restored ? h("p", { class: "hint" }, t("settings.restored", { name: data.restored })) : null,
+      h("p", { class: "hint" }, t("settings.backup_dir", { dir: data.directory })));
     };
     const create = actionButton(t("settings.backup_now"), async () => {
       await api.post("/api/backups");
