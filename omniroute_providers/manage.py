@@ -49,6 +49,12 @@ def mask(secret: str) -> str:
 
 def check_base_url(url: str) -> str:
     url = url.strip().rstrip("/")
+    # urlsplit quietly drops tabs and newlines; a URL holding one (or any control or space character)
+    # would reach the upstream request line differently from what was checked
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url) or len(url) > 2048:
+        raise InvalidRequestError(
+            "base URL must be one line of at most 2048 characters, no spaces", param="base_url"
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequestError("base URL must look like https://host[:port]/path", param="base_url")

@@ -175,6 +175,24 @@ def test_only_plain_http_and_https_urls_without_credentials(url: str) -> None:
         check_url(url, allow_private=True)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.example.com/v1\nX-Injected: 1",
+        "https://api.example.com/v1\r\nHost: internal",
+        "https://api.exa\tmple.com/v1",
+        "https://api.example.com/v 1",
+        "https://api.example.com/" + "a" * 2100,
+    ],
+)
+def test_a_saved_base_url_is_one_line_without_spaces(url: str) -> None:
+    from omniroute_providers.manage import check_base_url
+
+    with pytest.raises(InvalidRequestError, match="one line"):
+        check_base_url(url)
+    assert check_base_url(" https://api.example.com/v1/ ") == "https://api.example.com/v1"
+
+
 # ----------------------------------------------------------------------------------------------------------
 # through the upstream client, on real sockets
 # ----------------------------------------------------------------------------------------------------------
