@@ -144,6 +144,7 @@ class Router:
                 raise MethodNotAllowedError(f"{method} is not allowed on {path}")
             return route, {}
         allowed = False
+        head_as_get: tuple[Route, dict[str, Any]] | None = None
         for r in self.dynamic:
             assert r.regex is not None  # noqa: S101 - dynamic routes always have one
             m = r.regex.match(path)
@@ -151,7 +152,11 @@ class Router:
                 continue
             if r.method == method:
                 return r, m.groupdict()
+            if method == "HEAD" and r.method == "GET" and head_as_get is None:
+                head_as_get = (r, m.groupdict())
             allowed = True
+        if head_as_get is not None:
+            return head_as_get  # the server sends GET's headers without the body
         if allowed:
             raise MethodNotAllowedError(f"{method} is not allowed on {path}")
         raise NotFoundError(f"no route for {method} {path}")

@@ -25,6 +25,18 @@ async def test_head_requests_are_answered(path: str, gateway: Harness) -> None:
     assert statuses(raw)[0] < 500, raw[:200]
 
 
+async def test_head_on_a_parameterised_route_answers_like_get_without_a_body(gateway: Harness) -> None:
+    request = (
+        b"HEAD /v1/models/openai/gpt-4o-mini HTTP/1.1\r\nhost: x\r\nauthorization: Bearer "
+        + gateway.key.encode()
+        + b"\r\n\r\n"
+    )
+    raw = await raw_exchange(_port(gateway), request, eof=False, read_timeout=2)
+    assert statuses(raw) == [404], raw[:300]  # what GET says (no account configured), not 405
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert rest == b"" and b"content-length:" in head.lower()  # GET's headers, no body
+
+
 async def test_connection_close_requests_are_closed_right_after_the_answer(gateway: Harness) -> None:
     body = b'{"model": "nope/x", "messages": []}'
     request = (
