@@ -45,6 +45,7 @@ from omniroute_providers.formats.common import stream_ended
 from omniroute_providers.formats.sse import SSEDecoder, SSEEvent, encode
 from omniroute_providers.health import AccountLimiter, Stats, jittered_backoff
 from omniroute_providers.media import inline_remote_media
+from omniroute_providers.payloads import DEBUG_HEADER, DebugBudget, PayloadRecord
 from omniroute_providers.pricing import request_cost
 from omniroute_providers.records import AttemptRecord, UsageRecord
 from omniroute_providers.registry import Account, ClientKey, Registry
@@ -97,6 +98,7 @@ class Call:
     legacy: bool = False  # /v1/completions
     drain_expired: Callable[[], bool] = lambda: False
     parsed: ir.ChatRequest | None = None  # the IR, parsed at most once per request
+    payloads: PayloadRecord | None = None  # set by the pipeline when this request's bodies are kept
 
 
 @dataclass(slots=True)
@@ -243,6 +245,7 @@ class Pipeline:
         balancer: Balancer | None = None,
         default_model: str = "",
         guard: Callable[[Call], None] | None = None,
+        log_payloads: bool = False,
     ) -> None:
         self.registry = registry
         self.upstream = upstream
@@ -254,6 +257,8 @@ class Pipeline:
         self.plans = PlanCache()
         self.default_model = default_model
         self.guard = guard  # prompt-injection guard: raises to refuse a request before any provider sees it
+        self.log_payloads = log_payloads  # keep every request's bodies (the dashboard may flip it live)
+        self.debug_budget = DebugBudget()  # requests kept for their x-omniroute-debug header
 
     # ------------------------------------------------------------------------------------------------------
     # the request
@@ -271,6 +276,8 @@ class Pipeline:
         )
         opened: _Opened | None = None
         admitted = False
+        if self.log_payloads or DEBUG_HEADER in call.client_headers:
+            sink = self._keep_payloads(call, record, sink, started)
         try:
             if self.guard is not None:
                 self.guard(call)
@@ -284,6 +291,8 @@ class Pipeline:
             err.message = redact(err.message)
             record.status, record.error = err.status, f"{err.code}: {err.message}"[:500]
             if not sink.started:
+                if call.payloads is not None:
+                    call.payloads.client_error(get_format(call.client_format).render_error(err)[2])
                 raise
             log.warning("request %s failed after the response started: %r", call.request_id, err)
         except trio.Cancelled:
@@ -298,6 +307,15 @@ class Pipeline:
                 self._settle(call, opened, record)
             if self.store is not None:
                 self.store.submit(record.insert)
+
+    def _keep_payloads(self, call: Call, record: UsageRecord, sink: ClientSink, now: float) -> ClientSink:
+        """Keep this request's bodies (payload logging is on, or the request asked with x-omniroute-debug):
+        the record collects them as they pass and is written, redacted, with the usage row."""
+        if not self.log_payloads and not self.debug_budget.allow(now):
+            log.info("request %s: x-omniroute-debug ignored (over the per-minute allowance)", call.request_id)
+            return sink
+        call.payloads = record.payloads = PayloadRecord(call.body, call.client_headers)
+        return call.payloads.sink(sink)
 
     def _settle(self, call: Call, opened: _Opened, record: UsageRecord) -> None:
         """The request is over: free its account slot, teach the balancer, price it, count it."""
@@ -566,18 +584,24 @@ class Pipeline:
             await inline_remote_media(self._parsed(call, route.client), self.upstream)
         payload = self._request_body(call, route)
         base = (account.base_url or target.provider.base_url).rstrip("/")
+        builtin = base.startswith("builtin:")
+        url = base if builtin else base + route.upstream.request_path(target.model, call.stream)
+        headers = [] if builtin else self._headers(call, route)
+        if call.payloads is not None:
+            call.payloads.attempt("POST", url, headers, payload, account.secret)
         reply: UpstreamReply
-        if base.startswith("builtin:"):
+        if builtin:
             reply = EchoResponse(payload)
         else:
-            url = base + route.upstream.request_path(target.model, call.stream)
             reply = await self.upstream.request(
                 "POST",
                 url,
-                self._headers(call, route),
+                headers,
                 payload,
                 allow_private=target.provider.local or account.local,
             )
+        if call.payloads is not None:
+            reply = call.payloads.reply(reply)
         self.balancer.quotas.note_headers(account.id, reply.headers)
         opened = _Opened(route, reply)
         try:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
 from omniroute import Db, dumps_str
 from omniroute_providers.ir import Usage
+from omniroute_providers.payloads import PayloadRecord
+
+log = logging.getLogger("omniroute.records")
 
 
 @dataclass(slots=True)
@@ -40,6 +44,7 @@ class UsageRecord:
     cost_usd: float | None = None
     attempts: list[AttemptRecord] = field(default_factory=list)
     error: str | None = None
+    payloads: PayloadRecord | None = None  # kept only when payload logging applies to this request
 
     def insert(self, db: Db) -> None:
         u = self.usage or Usage()
@@ -74,6 +79,11 @@ class UsageRecord:
                 self.error,
             ),
         )
+        if self.payloads is not None:
+            try:
+                self.payloads.insert(db, db.last_rowid(), self.request_id, self.ts)
+            except Exception as exc:  # a debugging aid must not cost the usage row
+                log.warning("could not keep the payloads of request %s: %s", self.request_id, exc)
 
 
 SUMMARY_GROUPS = {

@@ -105,6 +105,7 @@ class Gateway:
             balancer=self.balancer,
             default_model=settings.default_model,
             guard=self._guard if settings.injection_guard != "off" else None,
+            log_payloads=settings.log_payloads,
         )
         self.store.read(self.pipeline.keys.load)
         self.router = Router(ROUTES)

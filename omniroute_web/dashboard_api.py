@@ -7,15 +7,17 @@
     GET|PUT /api/dashboard/custom-models   extra model ids per provider, for the pickers
     GET  /api/usage/series              usage over time in buckets, by provider / model / key / account
     GET  /api/usage/latency             p50/p95/p99 latency and time to first byte per provider
-    GET  /api/logs/requests[/{id}]      the request log with filters; one request with its attempts
+    GET  /api/logs/requests[/{id}]      the request log with filters (request_id too); one request with its
+                                        attempts and, when they were kept, its payloads (redacted bodies)
     GET  /api/logs/audit                the audit trail
     GET  /api/logs/console              the live console (SSE; the last lines first)
     POST /api/logs/purge                drop request/audit rows past the retention
     POST /api/playground/translate      the body the upstream would receive for a client request
 
 Invariants: every endpoint here is admin-only (the route table says so; a test walks it). Nothing returns a
-secret: settings go through `Settings.redacted()`, request rows carry no bodies. Dashboard pages are served
-with a strict Content-Security-Policy (no inline script or style, no other origin).
+secret: settings go through `Settings.redacted()`; request rows carry bodies only when payload logging kept
+them, redacted (omniroute_providers/payloads.py). Dashboard pages are served with a strict
+Content-Security-Policy (no inline script or style, no other origin).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from omniroute import (
     kv_set,
     loads,
 )
+from omniroute_providers.payloads import read_payloads
 from omniroute_providers.records import SUMMARY_GROUPS
 from omniroute_web.messages import read_json, send_json
 from omniroute_web.server import Request, Responder
@@ -403,6 +406,7 @@ async def put_settings(
     for name, value in clean.items():
         if name in fields:
             setattr(gw.settings, name, value)
+    gw.pipeline.log_payloads = gw.settings.log_payloads  # applies to the next request
     if "log_level" in clean:
         logging.getLogger("omniroute").setLevel(str(clean["log_level"]).upper())
     await _ok(responder, {"ok": True, "settings": _settings_view(gw, saved), "restart_may_be_needed": True})
@@ -654,6 +658,9 @@ def request_log(db: Db, query: dict[str, str]) -> list[JsonObj]:
     if query.get("key"):
         where.append("key_id = ?")
         args.append(_int_arg(query["key"], "key"))
+    if query.get("request_id"):  # the id the gateway answered with (x-request-id): the playground's way in
+        where.append("request_id = ?")
+        args.append(query["request_id"])
     before = _int_arg(query.get("before"), "before")
     if before is not None:
         where.append("id < ?")
@@ -691,13 +698,13 @@ async def request_detail(
             return None
         out = dict(zip((*LOG_COLUMNS, "attempts"), row, strict=True))
         out["attempts"] = loads(out["attempts"]) if out["attempts"] else []
+        # Kept, redacted and capped, only when payload logging was on or the request had x-omniroute-debug.
+        out["payloads"] = read_payloads(db, int(out["id"]))
         return out
 
     row = await _run(lambda: gw.store.read(read))
     if row is None:
         raise NotFoundError(f"no request #{rid}")
-    # Bodies are only ever kept, redacted, when payload logging is on; the pipeline does not record them yet.
-    row["payloads"] = None
     await _ok(responder, {"request": row, "payloads_kept": gw.settings.log_payloads})
 
 

@@ -18,6 +18,7 @@ PURE_SUITE = [
     "tests/test_gateway_openai.py",
     "tests/test_server.py",
     "tests/test_resilience.py",
+    "tests/test_payloads.py",
     "tests/security",
 ]
 

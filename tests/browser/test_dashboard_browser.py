@@ -153,12 +153,23 @@ async def playground(b: Browser) -> None:
     await b.wait_text("[data-testid=pg-raw]", DEFAULT_TEXT)
     await b.wait_text("[data-testid=pg-served-by]", "openai")
     await b.wait_text("[data-testid=pg-upstream]", "POST ")
+    # what the upstream really received, from the request log (the playground sends x-omniroute-debug)
+    upstream_done = "return document.querySelector('[data-testid=pg-upstream-response]').dataset.done;"
+    await b.wait_js(upstream_done, wait_s=20, what="the upstream's side from the request log")
+    await b.wait_text("[data-testid=pg-upstream-sent]", "POST http://127.0.0.1")
+    await b.wait_text("[data-testid=pg-upstream-sent]", "authorization: [REDACTED]")
+    await b.wait_text("[data-testid=pg-upstream-response]", DEFAULT_TEXT)
+    assert "sk-fake-upstream-key-0000" not in str(await b.js("return document.body.textContent;"))
     # another client format: the upstream still gets OpenAI Chat, the client gets Anthropic back
     await b.select("[data-testid=pg-format]", "anthropic")
     await b.click("[data-testid=pg-send]")
     await b.wait_text("[data-testid=pg-upstream]", "translated anthropic → openai-chat", wait_s=20)
     await b.wait_text("[data-testid=pg-raw]", '"type": "message"', wait_s=20)
     await b.wait_text("[data-testid=pg-raw]", DEFAULT_TEXT)
+    await b.wait_js(upstream_done, wait_s=20, what="the upstream's side from the request log")
+    await b.wait_text("[data-testid=pg-upstream-sent]", "/chat/completions")
+    await b.wait_text("[data-testid=pg-upstream-sent]", '"messages": [')
+    await b.wait_text("[data-testid=pg-upstream-response]", '"object": "chat.completion"')  # untranslated
     await shot(b, "20-playground")
 
 
@@ -217,6 +228,9 @@ async def test_dashboard_end_to_end_in_chromium(
             await b.wait_text("[data-testid=request-log]", "smart")
             await b.click("[data-testid=request-log] tbody tr")
             await b.wait_text("[data-testid=request-detail]", "openai#")
+            # the playground's request carried x-omniroute-debug: its payloads are in the detail
+            await b.wait_text("[data-testid=payload-upstream-request]", "authorization: [REDACTED]")
+            await b.wait_text("[data-testid=payload-upstream-response]", DEFAULT_TEXT)
             await shot(b, "30-logs")
             await b.click("[data-tab=console]")
             await b.wait_text("[data-testid=console-state]", "live")

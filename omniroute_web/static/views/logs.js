@@ -3,6 +3,7 @@
 import { api, qs } from "../api.js";
 import { t } from "../i18n.js";
 import { badge, button, card, checkbox, fmtCost, fmtMs, fmtNumber, fmtTime, h, input, replace, select, table, tabs } from "../dom.js";
+import { payloadSections } from "../payloads.js";
 
 let active = "requests";
 
@@ -81,7 +82,7 @@ async function requests(body) {
         { label: "ms", num: true, cell: (a) => fmtMs(a.ms) },
       ], r.attempts || []),
       h("h3", null, t("logs.payloads")),
-      r.payloads ? h("pre", { class: "code" }, JSON.stringify(r.payloads, null, 2)) : h("p", { class: "muted" }, kept ? t("logs.payloads_none") : t("logs.payloads_off"))));
+      r.payloads ? payloadSections(r.payloads) : h("p", { class: "muted", "data-testid": "payloads-absent" }, kept ? t("logs.payloads_none") : t("logs.payloads_off"))));
     detail.scrollIntoView({ block: "nearest" });
   }
 

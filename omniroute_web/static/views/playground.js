@@ -1,10 +1,13 @@
 // Playground: send a request in any client format to any model, through the gateway's own client
 // endpoints, and see the body the upstream receives and the answer translated back — the translator
-// made visible.
+// made visible. The dry-run preview shows at once; once the answer is in, the request log's payloads
+// (the request carries x-omniroute-debug) replace it with what the upstream really received, and show
+// the upstream's raw answer beside the translated one.
 import { api, request } from "../api.js";
 import { t } from "../i18n.js";
 import { actionButton, badge, button, card, checkbox, code, errorText, field, fmtMs, h, input, replace, select, sessionStore, toast } from "../dom.js";
 import { datalist, modelChoices, preferredModel, rememberModel } from "../models.js";
+import { payloadsFor, upstreamRequest, upstreamResponse } from "../payloads.js";
 
 const FORMATS = [
   ["openai-chat", "OpenAI Chat Completions"],
@@ -41,7 +44,9 @@ export async function render(root) {
   }, { kind: "small", testid: "pg-mint" });
   const body = h("textarea", { class: "code-input", rows: 12, spellcheck: "false", "data-testid": "pg-body", "aria-label": t("playground.body") });
   const upstream = h("div", { "data-testid": "pg-upstream" });
+  const upstreamAnswer = h("div", { "data-testid": "pg-upstream-response" });
   const response = h("div", { "data-testid": "pg-response" });
+  let runs = 0; // a newer send wins: an older one's late results are dropped
   const reset = () => {
     body.value = JSON.stringify(template(format.value, model.value.trim(), stream.box.checked), null, 2);
   };
@@ -66,11 +71,22 @@ export async function render(root) {
     const m = fmt === "gemini" ? model.value.trim() : parsed.model || model.value.trim();
     const wantsStream = fmt === "gemini" ? stream.box.checked : Boolean(parsed.stream);
     rememberModel(m);
-    replace(upstream, t("common.loading"));
-    replace(response, t("common.loading"));
-    api.post("/api/playground/translate", { format: fmt, body: parsed, model: m, stream: wantsStream }).then(
-      (r) => replace(upstream, h("p", null, badge(r.passthrough ? t("playground.passthrough") : t("playground.translated", { from: fmt, to: r.upstream_format }), r.passthrough ? "" : "info"), " ", h("code", null, `POST ${r.url}`), ` · ${t("playground.target")}: ${r.target}`), code(JSON.stringify(r.body, null, 2))),
-      (err) => replace(upstream, h("div", { class: "error-box" }, errorText(err))));
+    const run = ++runs;
+    let sent = false;
+    for (const el of [upstream, upstreamAnswer, response]) {
+      replace(el, t("common.loading"));
+      delete el.dataset.done;
+    }
+    const headline = (r) => h("p", null, badge(r.passthrough ? t("playground.passthrough") : t("playground.translated", { from: fmt, to: r.upstream_format }), r.passthrough ? "" : "info"), ` · ${t("playground.target")}: ${r.target}`);
+    const preview = api.post("/api/playground/translate", { format: fmt, body: parsed, model: m, stream: wantsStream }).then(
+      (r) => {
+        if (run === runs && !sent) replace(upstream, headline(r), h("p", { class: "muted" }, h("code", null, `POST ${r.url}`), ` · ${t("playground.preview")}`), code(JSON.stringify(r.body, null, 2)));
+        return r;
+      },
+      (err) => {
+        if (run === runs && !sent) replace(upstream, h("div", { class: "error-box" }, errorText(err)));
+        return null;
+      });
     const started = performance.now();
     const res = await request("POST", endpoint(fmt, m, wantsStream), { body: parsed, raw: true, headers: { authorization: `Bearer ${key.value}`, "x-omniroute-debug": "upstream-request" } });
     const pre = h("pre", { class: "code", "data-testid": "pg-raw" });
@@ -94,6 +110,18 @@ export async function render(root) {
     }
     timing.textContent = fmtMs(performance.now() - started);
     response.dataset.done = "1";
+    const requestId = res.headers.get("x-request-id");
+    const kept = requestId ? await payloadsFor(requestId).catch(() => null) : null;
+    const r = await preview;
+    if (run !== runs) return;
+    if (kept && kept.upstream_request) {
+      sent = true;
+      replace(upstream, r ? headline(r) : null, h("p", { class: "muted" }, t("playground.sent")), h("div", { "data-testid": "pg-upstream-sent" }, upstreamRequest(kept.upstream_request)));
+    } else {
+      upstream.append(h("p", { class: "muted" }, t("playground.not_kept")));
+    }
+    replace(upstreamAnswer, kept && kept.upstream_response ? upstreamResponse(kept.upstream_response) : h("p", { class: "muted" }, t("playground.not_kept")));
+    upstreamAnswer.dataset.done = "1";
   }, { kind: "primary", testid: "pg-send" });
 
   root.append(h("h1", null, t("nav.playground")), h("p", { class: "lead" }, t("playground.intro")), datalist("pg-models", choices),
@@ -102,5 +130,6 @@ export async function render(root) {
       h("div", { class: "row" }, stream.el, button(t("playground.reset"), reset, { kind: "small", testid: "pg-reset" })),
       field(t("playground.body"), body),
       h("div", { class: "row" }, send)),
-    h("div", { class: "grid2" }, card(t("playground.upstream"), upstream), card(t("playground.response"), response)));
+    card(t("playground.upstream"), upstream),
+    h("div", { class: "grid2" }, card(t("playground.upstream_response"), upstreamAnswer), card(t("playground.response"), response)));
 }
