@@ -21,6 +21,9 @@ Invariants and decisions:
   sentinel on its FIRST functionCall only (what Gemini validates); thinking of other origins is dropped.
 * Thought signatures minted elsewhere reach Gemini clients tagged (ir.tag_signature) and base64-encoded,
   since thoughtSignature is `bytes` to the SDKs; parse_request recognises and untags both forms.
+  Foreign thinking never rides a `thought: true` part (Gemini CLI drops those): its signature goes on the
+  next functionCall or non-thought text part, and the token carries the thinking text too, so the next
+  request rebuilds the whole block just before that part ("Foreign thinking toward a Gemini client").
 * render_request drops a trailing model turn: Gemini cannot continue an assistant prefill (formats.md
   case 7) and a trailing turn with unanswered functionCalls is invalid too. The content after a model
   turn answers each of its functionCalls exactly once, in call order: a missing answer is synthesized
@@ -299,6 +302,10 @@ def _sniff_image(data: str) -> str:
 
 _REDACTED = "redacted:"  # inside a tagged token: the block was redacted thinking (its data is the token)
 _TAG_B64_PREFIX = "b21yMS"  # base64 of "omr1" (SIGNATURE_TAG): how a tagged token looks to Gemini clients
+# A tagged token whose raw part starts with this is a carrier: a compact JSON list of the thinking blocks
+# it carries. No provider token starts so (Anthropic and OpenAI tokens are base64), so an older plain
+# tagged token still parses as one signature.
+_CARRIED_PREFIX = '[{"s":'
 
 
 def _native_signature(raw: Any) -> tuple[str | None, str | None]:
@@ -329,8 +336,107 @@ def _client_signature(token: str, origin: str | None, ctx: Context, *, redacted:
     is base64-encoded too; _native_signature recognises it when the client sends it back."""
     if ctx.upstream_format == ctx.client_format:
         return token
-    tagged = tag_signature(_REDACTED + token if redacted else token, origin or ctx.provider)
+    return _b64_tagged(_REDACTED + token if redacted else token, origin or ctx.provider)
+
+
+def _b64_tagged(token: str, origin: str) -> str:
+    tagged = tag_signature(token, origin)
     return base64.b64encode(tagged.encode("utf-8", "surrogatepass")).decode("ascii")
+
+
+# Foreign thinking toward a Gemini client.
+#
+# Gemini CLI keeps no `thought: true` part in its history, and real Gemini never needs it to: it puts
+# thoughtSignature on the first functionCall of a turn, or on a non-thought text part. A signature minted
+# elsewhere (an Anthropic thinking signature, an OpenAI encrypted_content) therefore rides the next
+# non-thought part we emit, a functionCall or a text part, never a thought part. Anthropic validates the
+# signature together with its thinking block, whose text the client has dropped, so the token carries the
+# blocks whole:
+#
+#     thoughtSignature = base64( "omr1." origin "." JSON )
+#     JSON = [{"s": signature, "t": thinking text (omitted when ""), "r": 1 (only for redacted)}, ...]
+#
+# one entry per signed block held since the previous carrier, in order. The thought text is still shown as
+# `thought: true` parts (without a signature). parse_request turns a carrier back into ThinkingParts placed
+# just before the part that carried them. Between Gemini client and Gemini upstream none of this applies:
+# signatures stay byte-identical, on the parts they came on.
+
+
+def _carried(blocks: list[ThinkingPart], ctx: Context) -> str:
+    """Signed thinking blocks (one origin) -> the thoughtSignature of the part that carries them."""
+    entries: list[JsonObj] = []
+    for b in blocks:
+        entry: JsonObj = {"s": _utf8(b.signature or "")}
+        if b.text and not b.redacted:
+            entry["t"] = _utf8(b.text)
+        if b.redacted:
+            entry["r"] = 1
+        entries.append(entry)
+    return _b64_tagged(dumps_str(entries), blocks[0].origin or ctx.provider)
+
+
+def _utf8(text: str) -> str:
+    # a lone surrogate (legal as a JSON escape, not as UTF-8) would make the token unencodable
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _uncarry(origin: str | None, token: str | None) -> list[ThinkingPart] | None:
+    """A carrier token's thinking blocks, or None when the token is a plain signature."""
+    if origin is None or token is None or not token.startswith(_CARRIED_PREFIX):
+        return None
+    try:
+        entries = loads(token)
+    except JSONDecodeError:
+        return None
+    if not isinstance(entries, list):
+        return None
+    out: list[ThinkingPart] = []
+    for e in entries:
+        sig, text = (e.get("s"), e.get("t", "")) if isinstance(e, dict) else (None, None)
+        if not isinstance(sig, str) or not isinstance(text, str):
+            return None
+        redacted = e.get("r") == 1
+        out.append(
+            ThinkingPart(text="" if redacted else text, signature=sig, redacted=redacted, origin=origin)
+        )
+    return out
+
+
+class _HeldThinking:
+    """Signed foreign thinking waiting for the next non-thought part to ride on (see above)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.blocks: list[ThinkingPart] = []
+
+    def hold(self, block: ThinkingPart) -> JsonObj | None:
+        """Hold `block`; returns a part carrying the blocks already held when their origin differs (one
+        token has one origin tag)."""
+        origin = self.ctx.provider
+        flushed = None
+        if self.blocks and (self.blocks[0].origin or origin) != (block.origin or origin):
+            flushed = self.rest()
+        self.blocks.append(block)
+        return flushed
+
+    def attach(self, part: JsonObj) -> None:
+        """Put what is held on `part` when it can carry it: a functionCall or a non-thought text part
+        without a signature of its own."""
+        if not self.blocks or "thoughtSignature" in part or part.get("thought"):
+            return
+        if "functionCall" in part or "text" in part:
+            part["thoughtSignature"] = _carried(self.blocks, self.ctx)
+            self.blocks = []
+
+    def rest(self) -> JsonObj | None:
+        """What is still held, on an empty non-thought text part: nothing followed the thinking. Real
+        Gemini does the same (a signature on an otherwise empty part), and Gemini CLI keeps such a part
+        in its history because thoughtSignature makes it non-empty."""
+        if not self.blocks:
+            return None
+        part: JsonObj = {"text": ""}
+        self.attach(part)
+        return part
 
 
 # ==========================================================================================================
@@ -463,10 +569,16 @@ def _parse_contents(contents: list[Any]) -> list[Message]:
 
 def _parse_parts(parts: list[Any], ci: int, turns: _Turns) -> list[Part]:
     out: list[Part] = []
+    carried_any = False
     for pi, raw in enumerate(parts):
         where = f"contents[{ci}].parts[{pi}]"
         part = _obj(raw, where)
         origin, sig = _native_signature(_f(part, "thoughtSignature"))
+        carried = _uncarry(origin, sig)
+        if carried is not None:  # foreign thinking the client could not keep: it came before this part
+            out.extend(carried)
+            carried_any = True
+            origin = sig = None
         text = _f(part, "text")
         if text is not None:
             text = _text(text, f"{where}.text")
@@ -495,6 +607,12 @@ def _parse_parts(parts: list[Any], ci: int, turns: _Turns) -> list[Part]:
                 out.append(_client_thinking("", sig, origin))
         else:
             out.append(OpaquePart(FORMAT_ID, part))  # executableCode, codeExecutionResult, toolCall, ...
+    if carried_any:
+        # unsigned thought text beside a carrier is the display copy of text the carrier holds (a client
+        # that keeps thought parts, like google-genai, sends both): one block per thought, not two
+        out = [
+            p for p in out if not (isinstance(p, ThinkingPart) and p.signature is None and p.origin is None)
+        ]
     return out
 
 
@@ -1247,6 +1365,8 @@ def render_response(resp: ChatResponse, ctx: Context) -> JsonObj:
 
 
 def _client_parts(parts: list[Part], ctx: Context) -> list[JsonObj]:
+    if ctx.upstream_format != ctx.client_format:
+        return _foreign_client_parts(parts, ctx)
     out: list[JsonObj] = []
     for part in parts:
         if isinstance(part, ThinkingPart):
@@ -1268,6 +1388,30 @@ def _client_parts(parts: list[Part], ctx: Context) -> list[JsonObj]:
         rendered = _client_part(part, ctx)
         if rendered is not None:
             out.append(rendered)
+    return out
+
+
+def _foreign_client_parts(parts: list[Part], ctx: Context) -> list[JsonObj]:
+    """Parts from another format: thought text shown as thought parts, each signed block held for the
+    next non-thought part (see "Foreign thinking toward a Gemini client")."""
+    out: list[JsonObj] = []
+    held = _HeldThinking(ctx)
+    for part in parts:
+        if isinstance(part, ThinkingPart):
+            if part.text and not part.redacted:
+                out.append({"text": part.text, "thought": True})
+            if part.signature:
+                flushed = held.hold(part)
+                if flushed is not None:
+                    out.append(flushed)
+            continue
+        rendered = _client_part(part, ctx)
+        if rendered is not None:
+            held.attach(rendered)
+            out.append(rendered)
+    rest = held.rest()
+    if rest is not None:
+        out.append(rest)
     return out
 
 
@@ -1598,7 +1742,11 @@ def stream_content_type(ctx: Context) -> str:
 
 class StreamRenderer:
     """IR events -> Gemini stream chunks: one chunk per text/thinking delta, one functionCall part per
-    finished tool call, finishReason + usageMetadata on the last chunk (written by close())."""
+    finished tool call, finishReason + usageMetadata on the last chunk (written by close()).
+
+    From another format, a signature is held (with the thinking text streamed before it) until the next
+    non-thought part, which carries it; whatever is still held at the end rides an empty text part in the
+    last chunk (see "Foreign thinking toward a Gemini client")."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -1612,6 +1760,9 @@ class StreamRenderer:
         self._reason: str | None = None
         self._refused = False
         self._in_thought = False  # the last content part written was a thought
+        self._foreign = ctx.upstream_format != ctx.client_format
+        self._held = _HeldThinking(ctx)
+        self._thought_text: list[str] = []  # foreign thinking text not yet matched with its signature
 
     def _frame(self, obj: JsonObj) -> bytes:
         data = dumps(obj)
@@ -1630,13 +1781,35 @@ class StreamRenderer:
             }
         )
 
+    def _content_chunk(self, part: JsonObj) -> bytes:
+        """A non-thought part: it carries any held foreign signature."""
+        self._in_thought = False
+        self._thought_text = []  # thought text without a signature (DeepSeek-style) has nowhere to go
+        self._held.attach(part)
+        return self._parts_chunk([part])
+
+    def _hold(self, event: ThinkingSignature | RedactedThinking) -> bytes:
+        if isinstance(event, RedactedThinking):
+            block = ThinkingPart(signature=event.data, redacted=True, origin=event.origin)
+        else:
+            block = ThinkingPart("".join(self._thought_text), event.signature, origin=event.origin)
+            self._thought_text = []
+        flushed = self._held.hold(block)
+        return self._parts_chunk([flushed]) if flushed is not None else b""
+
     def feed(self, event: StreamEvent) -> bytes:
         if isinstance(event, TextDelta):
+            if self._foreign:
+                return self._content_chunk({"text": event.text}) if event.text else b""
             self._in_thought = False
             return self._parts_chunk([{"text": event.text}]) if event.text else b""
         if isinstance(event, ThinkingDelta):
             self._in_thought = True
+            if self._foreign:
+                self._thought_text.append(event.text)
             return self._parts_chunk([{"text": event.text, "thought": True}]) if event.text else b""
+        if isinstance(event, (ThinkingSignature, RedactedThinking)) and self._foreign:
+            return self._hold(event)
         if isinstance(event, (ThinkingSignature, RedactedThinking)):
             redacted = isinstance(event, RedactedThinking)
             token = event.data if isinstance(event, RedactedThinking) else event.signature
@@ -1648,7 +1821,7 @@ class StreamRenderer:
             return self._parts_chunk([part])
         if isinstance(event, RefusalDelta):
             self._refused = True
-            return self._parts_chunk([{"text": event.text}]) if event.text else b""
+            return self._content_chunk({"text": event.text}) if event.text else b""
         if isinstance(event, ToolCallStart):
             self._calls[event.index] = (event.id, event.name, event.kind, [])
             return b""
@@ -1679,9 +1852,9 @@ class StreamRenderer:
         if call is None:
             return b""
         call_id, name, kind, fragments = call
-        self._in_thought = False
-        part = _client_call(call_id, name, "".join(fragments), kind, sig, origin, self.ctx)
-        return self._parts_chunk([part])
+        return self._content_chunk(
+            _client_call(call_id, name, "".join(fragments), kind, sig, origin, self.ctx)
+        )
 
     def close(self) -> bytes:
         if self._closed:
@@ -1690,6 +1863,9 @@ class StreamRenderer:
         out = b"".join(self._end_call(i, None, None) for i in sorted(self._calls))
         reason = "SAFETY" if self._refused else self._reason or "STOP"
         final: JsonObj = {"candidates": [{"finishReason": reason, "index": 0}]}
+        rest = self._held.rest()
+        if rest is not None:  # nothing followed the thinking: an empty part carries it, as Gemini does
+            final["candidates"][0]["content"] = {"role": "model", "parts": [rest]}
         if self._usage is not None:
             final["usageMetadata"] = usage_metadata(self._usage)
         final["modelVersion"] = self._model

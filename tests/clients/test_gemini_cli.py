@@ -11,6 +11,7 @@ from tests.clients.checks import assert_recorded, assert_succeeded, assert_tool_
 from tests.clients.conftest import Routed
 from tests.clients.script import (
     SIGNATURE,
+    THINKING,
     UPSTREAMS,
     ToolTurn,
     describe,
@@ -50,20 +51,15 @@ async def test_gemini_cli_reads_a_file_for_each_upstream_format(
         turn,
         client_format="gemini",
         model=model,
-        # only Gemini's own signature survives: see the xfail below for the others
-        replays_signature=upstream == "gemini",
+        replays_signature=upstream != "openai-chat",  # Chat Completions has no signature slot
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="formats/gemini.py streams a foreign reasoning signature on a `thought: true` part and "
-    "Gemini CLI drops thought parts from its history, so Claude's signature never returns to the "
-    "Anthropic upstream (real Gemini puts it on the first functionCall or a non-thought part)",
-)
 async def test_gemini_cli_replays_claude_signature_to_an_anthropic_upstream(
     routed: Routed, workspace: agents.Workspace
 ) -> None:
+    # Gemini CLI keeps no thought parts in its history: the signature (and the thinking text Anthropic
+    # wants with it) must come back on a part the CLI keeps, and become a whole thinking block again
     turn = ToolTurn("anthropic", "read_file", {"file_path": "notes.txt"})
     routed.fake.responder = turn
     argv, env = agents.gemini_cli(
@@ -74,6 +70,12 @@ async def test_gemini_cli_replays_claude_signature_to_an_anthropic_upstream(
 
     assert turn.answered, str(run)
     assert SIGNATURE in replayed_signatures(turn.answered[0])
+    body = turn.answered[0].json
+    assert isinstance(body, dict)
+    (assistant,) = [m for m in body["messages"] if m["role"] == "assistant"]
+    blocks = assistant["content"]
+    assert blocks[0] == {"type": "thinking", "thinking": THINKING, "signature": SIGNATURE}, blocks
+    assert [b["type"] for b in blocks[1:]] == ["text", "tool_use"], blocks
 
 
 @pytest.mark.parametrize("upstream", ["anthropic", "openai-chat"])

@@ -403,12 +403,12 @@ def test_signatures_on_text_and_empty_parts_become_signature_only_thinking() -> 
 
 
 def test_base64_tagged_signature_from_a_gemini_client_is_untagged() -> None:
-    ctx = client_ctx()
-    resp = ChatResponse(
-        id="r", model="m", parts=[ThinkingPart("hmm", signature="claude-sig", origin="anthropic")]
-    )
-    part = g.render_response(resp, ctx)["candidates"][0]["content"]["parts"][0]
-    assert base64.b64decode(part["thoughtSignature"]) == b"omr1.anthropic.claude-sig"
+    # the plain tagged form earlier gateway versions put on thought parts still reads back
+    part = {
+        "text": "hmm",
+        "thought": True,
+        "thoughtSignature": base64.b64encode(b"omr1.anthropic.claude-sig").decode(),
+    }
     req = g.parse_request(
         {"contents": [{"role": "user", "parts": [{"text": "q"}]}, {"role": "model", "parts": [part]}]}
     )
@@ -1351,9 +1351,11 @@ def test_render_response_validates_and_splits_thoughts_out_of_candidates() -> No
     }
     assert body["modelVersion"] == "gemini-alias"
     assert body["responseId"] == "msg_1"
-    thought = body["candidates"][0]["content"]["parts"][0]
-    assert thought["thought"] is True
-    assert base64.b64decode(thought["thoughtSignature"]) == b"omr1.anthropic.claude-sig"
+    thought, text, call = body["candidates"][0]["content"]["parts"]
+    assert thought == {"text": "thinking...", "thought": True}, "Gemini CLI drops thought parts"
+    decoded = base64.b64decode(text["thoughtSignature"])
+    assert decoded == b'omr1.anthropic.[{"s":"claude-sig","t":"thinking..."}]', "the next part carries it"
+    assert "thoughtSignature" not in call
 
 
 @pytest.mark.parametrize(
@@ -1628,10 +1630,12 @@ def test_streamed_tool_use_becomes_one_function_call_part_after_block_stop() -> 
         assert_valid_response(c)
     parts = [p for c in chunks for p in c["candidates"][0].get("content", {}).get("parts", [])]
     assert parts[0] == {"text": "hmm", "thought": True}
-    assert base64.b64decode(parts[1]["thoughtSignature"]) == b"omr1.anthropic.claude-sig"
-    assert parts[2] == {"text": "Checking"}
-    assert parts[3] == {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}, "id": "toolu_1"}}
-    assert len(parts) == 4
+    # the signature (with its thinking text) rides the next non-thought part, which Gemini CLI keeps
+    assert parts[1]["text"] == "Checking"
+    decoded = base64.b64decode(parts[1]["thoughtSignature"])
+    assert decoded == b'omr1.anthropic.[{"s":"claude-sig","t":"hmm"}]'
+    assert parts[2] == {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}, "id": "toolu_1"}}
+    assert len(parts) == 3
     last = chunks[-1]
     assert last["candidates"][0]["finishReason"] == "STOP"
     assert last["usageMetadata"] == {
@@ -1648,7 +1652,7 @@ def test_json_array_stream_is_one_json_array() -> None:
     assert g.stream_content_type(client_ctx()) == g.STREAM_CONTENT_TYPE == "text/event-stream"
     value = loads(render_stream(AM_EVENTS, ctx))
     assert isinstance(value, list)
-    assert len(value) == 5
+    assert len(value) == 4
     for c in value:
         assert_valid_response(c)
     empty = g.StreamRenderer(client_ctx(json_array_stream=True))
@@ -2376,12 +2380,13 @@ def test_redacted_thinking_survives_a_round_trip_through_a_gemini_client() -> No
     body = g.render_response(resp, ctx)
     assert_valid_response(body)
     parts = body["candidates"][0]["content"]["parts"]
-    assert parts[1]["thought"] is True
+    assert len(parts) == 2, "no thought part: the redacted block rides the next text part"
+    assert base64.b64decode(parts[1]["thoughtSignature"]) == b'omr1.anthropic.[{"s":"OPAQUE","r":1}]'
     stream = render_stream([StreamStart(id="r", model="m"), *response_events(resp)[1:]], ctx)
     streamed = [
         p for c in sse_objects(stream) for p in c["candidates"][0].get("content", {}).get("parts", [])
     ]
-    assert streamed[1] == parts[1]
+    assert streamed == parts
     req = g.parse_request(
         {"contents": [{"role": "user", "parts": [{"text": "q"}]}, {"role": "model", "parts": parts}]}
     )
