@@ -5,9 +5,10 @@ Invariants:
   can still fall over to the next account or target and a final failure gets a real HTTP status and the
   client format's own error body.
 * After it, there is no fallback: a broken stream ends with the client format's in-stream error event.
-* Same format on both sides (and no provider quirk needing a rewrite) = passthrough: the upstream's bytes are
-  forwarded as they arrive; only `model` is rewritten in the request, and usage is tapped from the stream
-  with a substring test per event. Otherwise every event goes upstream parser -> IR -> client renderer.
+* Same format on both sides (and no provider quirk needing a rewrite, and no active request policy) =
+  passthrough: the upstream's bytes are forwarded as they arrive; only `model` is rewritten in the request,
+  and usage is tapped from the stream with a substring test per event. Otherwise every event goes upstream
+  parser -> IR -> client renderer.
 * The client leaving cancels this coroutine; the upstream response is then closed, not pooled, so the
   provider sees the connection drop. Every request leaves exactly one usage record, whatever happened.
 """
@@ -46,6 +47,7 @@ from omniroute_providers.formats.sse import SSEDecoder, SSEEvent, encode
 from omniroute_providers.health import AccountLimiter, Stats, jittered_backoff
 from omniroute_providers.media import inline_remote_media
 from omniroute_providers.payloads import DEBUG_HEADER, DebugBudget, PayloadRecord
+from omniroute_providers.policy import RequestPolicy, apply_policy
 from omniroute_providers.pricing import request_cost
 from omniroute_providers.records import AttemptRecord, UsageRecord
 from omniroute_providers.registry import Account, ClientKey, Registry
@@ -259,6 +261,12 @@ class Pipeline:
         self.guard = guard  # prompt-injection guard: raises to refuse a request before any provider sees it
         self.log_payloads = log_payloads  # keep every request's bodies (the dashboard may flip it live)
         self.debug_budget = DebugBudget()  # requests kept for their x-omniroute-debug header
+        self.policy: RequestPolicy | None = None  # the operator's request policy; None while inactive
+
+    def set_policy(self, policy: RequestPolicy) -> None:
+        """Takes effect with the next request. An inactive policy is stored as None, so that the hot path
+        pays one attribute test for the feature."""
+        self.policy = policy if policy.active else None
 
     # ------------------------------------------------------------------------------------------------------
     # the request
@@ -514,6 +522,11 @@ class Pipeline:
             and not call.json_array_stream  # we always ask Gemini for SSE: the array is re-rendered
             and not caps.system_as_user
             and not caps.think_tags
+            # An active policy rewrites the request, so it goes through the IR both ways (parse, apply,
+            # render the same format; the answer is re-rendered too). Splicing only the request would keep
+            # the answer's bytes, but renders may rename tools or call ids that such an answer would then
+            # not map back; the IR path is the one every format pair is tested on.
+            and self.policy is None
         )
         ctx = ir.Context(
             client_format=call.client_format,
@@ -554,6 +567,8 @@ class Pipeline:
             if not call.parsed.model:
                 call.parsed.model = call.model
             call.parsed.stream = call.stream
+            if self.policy is not None:
+                call.parsed = apply_policy(call.parsed, self.policy)  # once: every attempt renders this
         return call.parsed
 
     def _headers(self, call: Call, route: _Route) -> list[tuple[str, str]]:
@@ -685,6 +700,8 @@ class Pipeline:
         client = get_format(call.client_format)
         parse = getattr(client, "parse_count_tokens_request", client.parse_request)
         req = parse(call.body)
+        if self.policy is not None:
+            req = apply_policy(req, self.policy)  # the estimate counts an injected system prompt too
         target = plan.targets[0]
         path = COUNT_TOKENS_PATHS.get(target.provider.format)
         if (

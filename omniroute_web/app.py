@@ -32,7 +32,7 @@ from omniroute_providers.registry import Registry, load_registry
 from omniroute_providers.strategies import normalize
 from omniroute_providers.upstream import UpstreamClient
 from omniroute_web.auth import authenticate_admin, authenticate_client
-from omniroute_web.dashboard_api import apply_saved_settings
+from omniroute_web.dashboard_api import apply_saved_settings, saved_request_policy
 from omniroute_web.dashboard_data import apply_pending_restore
 from omniroute_web.ipfilter import IPFilter  # security
 from omniroute_web.messages import render_error
@@ -108,6 +108,7 @@ class Gateway:
             log_payloads=settings.log_payloads,
         )
         self.store.read(self.pipeline.keys.load)
+        self.pipeline.set_policy(self.store.read(saved_request_policy))  # dashboard: system prompt, thinking
         self.router = Router(ROUTES)
         self.server = Server(
             self.dispatch,
@@ -160,12 +161,15 @@ class Gateway:
         """Re-read the configuration on this thread (start-up, tests); the server uses `reload`."""
         self.registry = self.store.read(lambda db: load_registry(db, self.sealer, self.catalog))
         self.balancer.configure(self.registry)
+        self.pipeline.set_policy(self.store.read(saved_request_policy))
 
     async def reload(self) -> None:
         self.registry = await trio.to_thread.run_sync(
             lambda: self.store.read(lambda db: load_registry(db, self.sealer, self.catalog))
         )
         self.balancer.configure(self.registry)
+        # saved settings bump the config version too: another process (or worker) may have changed them
+        self.pipeline.set_policy(await trio.to_thread.run_sync(lambda: self.store.read(saved_request_policy)))
 
     async def _watch_config(self) -> None:
         while True:

@@ -41,6 +41,7 @@ from omniroute import (
     SETTINGS_DOC,
     Db,
     InvalidRequestError,
+    JSONDecodeError,
     JsonObj,
     NotFoundError,
     Settings,
@@ -55,6 +56,14 @@ from omniroute import (
     loads,
 )
 from omniroute_providers.payloads import read_payloads
+from omniroute_providers.policy import (
+    DEFAULT_THINKING_BUDGET_TOKENS,
+    POLICY_SETTINGS,
+    SYSTEM_PROMPT_MODES,
+    THINKING_MODES,
+    RequestPolicy,
+    apply_policy,
+)
 from omniroute_providers.records import SUMMARY_GROUPS
 from omniroute_web.messages import read_json, send_json
 from omniroute_web.server import Request, Responder
@@ -226,18 +235,25 @@ async def system(gw: Gateway, request: Request, responder: Responder, params: Pa
 # Stored as one JSON object in kv `dashboard_settings`. Every Settings field is editable except those that
 # say where the gateway lives or how it starts; the gateway applies saved values at start (so they win over
 # the config file, the environment and flags) and log_level at once. A few dashboard-only settings that no
-# Settings field carries yet are stored too and reported as `applied: false` until the gateway reads them.
+# Settings field carries are stored too: the request policy (system prompt, thinking budget), which the
+# pipeline applies from the next request on, and the log retention, which this module honours.
 
 SETTINGS_KV = "dashboard_settings"
 NOT_EDITABLE = frozenset({"host", "port", "data_dir", "config", "secret_key", "no_auth", "demo", "no_open"})
-THINKING_MODES = ("passthrough", "auto", "custom", "adaptive")
-SYSTEM_PROMPT_MODES = ("off", "prepend", "append")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 EXTRA_SETTINGS: dict[str, tuple[object, str]] = {
     "system_prompt": ("", "a system prompt injected into every request (see system_prompt_mode)"),
     "system_prompt_mode": ("off", "off, prepend (before the client's own system prompt) or append"),
-    "thinking_mode": ("passthrough", "thinking budget: passthrough, auto, custom or adaptive"),
-    "thinking_budget_tokens": (8192, "the thinking budget used by thinking_mode custom"),
+    "thinking_mode": (
+        "passthrough",
+        "thinking budget: passthrough (as the client asked), auto (the provider's default), custom (the "
+        "budget below) or adaptive (scaled from the client's effort by conversation length, tools and "
+        "prompt size); custom and adaptive apply to requests that ask for reasoning",
+    ),
+    "thinking_budget_tokens": (
+        DEFAULT_THINKING_BUDGET_TOKENS,
+        "the thinking budget used by thinking_mode custom (0 turns thinking off)",
+    ),
     "log_retention_days": (30, "request and audit log rows older than this are deleted (0 keeps them)"),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -256,6 +272,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "injection_guard": ("off", "log", "block"),
 }
 APPLIED_BY_DASHBOARD = frozenset({"log_retention_days"})  # extras the dashboard code itself honours
+APPLIED_BY_PIPELINE = frozenset(POLICY_SETTINGS)  # the request policy: Gateway -> Pipeline.set_policy
 MAX_SETTING_CHARS = 20_000
 
 
@@ -334,6 +351,16 @@ def apply_saved_settings(settings: Settings) -> list[str]:
     return applied
 
 
+def saved_request_policy(db: Db) -> RequestPolicy:
+    """The request policy saved in the dashboard (the gateway reads it at start and on every reload)."""
+    try:
+        saved = read_saved_settings(db)
+    except JSONDecodeError as exc:  # a damaged value: requests go through untouched rather than not at all
+        log.warning("could not read the dashboard's saved settings: %s", exc)
+        saved = {}
+    return RequestPolicy.from_settings(saved)
+
+
 def _settings_view(gw: Gateway, saved: dict[str, object]) -> list[JsonObj]:
     current = gw.settings.redacted()
     out: list[JsonObj] = []
@@ -361,7 +388,7 @@ def _settings_view(gw: Gateway, saved: dict[str, object]) -> list[JsonObj]:
                 "type": type(default).__name__,
                 "choices": list(CHOICES.get(name, ())),
                 "saved": name in saved,
-                "applied": name in APPLIED_BY_DASHBOARD,
+                "applied": name in APPLIED_BY_DASHBOARD or name in APPLIED_BY_PIPELINE,
                 "doc": doc,
             }
         )
@@ -409,6 +436,7 @@ async def put_settings(
     gw.pipeline.log_payloads = gw.settings.log_payloads  # applies to the next request
     if "log_level" in clean:
         logging.getLogger("omniroute").setLevel(str(clean["log_level"]).upper())
+    gw.pipeline.set_policy(RequestPolicy.from_settings(saved))  # at once, not at the next config poll
     await _ok(responder, {"ok": True, "settings": _settings_view(gw, saved), "restart_may_be_needed": True})
 
 
@@ -860,7 +888,13 @@ def translate_for_upstream(
     upstream = get_format(provider.format)
     client = get_format(client_format)
     caps = registry.catalog.caps_for(provider, target.model)
-    passthrough = client_format == provider.format and not caps.system_as_user and not caps.think_tags
+    policy = gw.pipeline.policy
+    passthrough = (
+        client_format == provider.format
+        and not caps.system_as_user
+        and not caps.think_tags
+        and policy is None  # an active request policy takes the IR path, as in the pipeline
+    )
     if passthrough:
         out = upstream.prepare_passthrough(body)
         if provider.format != "gemini":
@@ -870,6 +904,8 @@ def translate_for_upstream(
         if not req.model:
             req.model = model
         req.stream = stream
+        if policy is not None:
+            req = apply_policy(req, policy)
         ctx = ir.Context(
             client_format=client_format,
             upstream_format=provider.format,
