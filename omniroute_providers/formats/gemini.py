@@ -1188,6 +1188,11 @@ def _render_generation_config(req: ChatRequest, ctx: Context) -> JsonObj:
     return gen
 
 
+def _max_thinking_budget(model: str) -> int:
+    """Gemini 2.5's thinkingBudget ceiling: 24576 on Flash and Flash-Lite, 32768 on Pro."""
+    return 24576 if "flash" in model.lower() else 32768
+
+
 def _render_thinking(req: ChatRequest, ctx: Context) -> JsonObj:
     """ReasoningConfig -> thinkingConfig: thinkingLevel (Gemini 3) or thinkingBudget (2.5), never both."""
     rc = req.reasoning
@@ -1209,7 +1214,11 @@ def _render_thinking(req: ChatRequest, ctx: Context) -> JsonObj:
     elif off:
         out["thinkingBudget"] = 0
     elif rc.budget_tokens is not None:
-        out["thinkingBudget"] = rc.budget_tokens
+        budget = rc.budget_tokens
+        # another format's budget (Claude's go to 128k): Gemini answers 400 past its model's ceiling
+        if req.source_format != FORMAT_ID:
+            budget = min(budget, _max_thinking_budget(ctx.upstream_model))
+        out["thinkingBudget"] = budget
     elif effort is not None:
         out["thinkingBudget"] = EFFORT_BUDGET.get(effort, EFFORT_BUDGET["medium"])
     elif rc.enabled or rc.adaptive:

@@ -2391,3 +2391,22 @@ def test_redacted_thinking_survives_a_round_trip_through_a_gemini_client() -> No
         {"contents": [{"role": "user", "parts": [{"text": "q"}]}, {"role": "model", "parts": parts}]}
     )
     assert req.messages[1].parts == resp.parts
+
+
+@pytest.mark.parametrize(("model", "ceiling"), [("gemini-2.5-flash", 24576), ("gemini-2.5-pro", 32768)])
+def test_a_foreign_thinking_budget_is_held_to_the_gemini_models_ceiling(model: str, ceiling: int) -> None:
+    # Claude budgets go to 128k (and the adaptive policy can ask for that much); Gemini 2.5 answers 400 past
+    # its model's maximum, while a Gemini client's own budget is its own business
+    reasoning = ReasoningConfig(enabled=True, budget_tokens=131072)
+    req = oc_request(messages=[Message("user", [TextPart("think")])], reasoning=reasoning)
+    ctx = upstream_ctx(caps=TargetCaps(thinking_style="budget"), upstream_model=model)
+    assert g.render_request(req, ctx)["generationConfig"]["thinkingConfig"]["thinkingBudget"] == ceiling
+    small = oc_request(
+        messages=[Message("user", [TextPart("think")])], reasoning=ReasoningConfig(enabled=True, budget_tokens=2000)
+    )
+    assert g.render_request(small, ctx)["generationConfig"]["thinkingConfig"]["thinkingBudget"] == 2000
+    native = g.parse_request(
+        {"contents": [{"role": "user", "parts": [{"text": "think"}]}],
+         "generationConfig": {"thinkingConfig": {"thinkingBudget": 40000}}}
+    )
+    assert g.render_request(native, ctx)["generationConfig"]["thinkingConfig"]["thinkingBudget"] == 40000
