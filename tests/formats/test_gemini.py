@@ -2402,7 +2402,8 @@ def test_a_foreign_thinking_budget_is_held_to_the_gemini_models_ceiling(model: s
     ctx = upstream_ctx(caps=TargetCaps(thinking_style="budget"), upstream_model=model)
     assert g.render_request(req, ctx)["generationConfig"]["thinkingConfig"]["thinkingBudget"] == ceiling
     small = oc_request(
-        messages=[Message("user", [TextPart("think")])], reasoning=ReasoningConfig(enabled=True, budget_tokens=2000)
+        messages=[Message("user", [TextPart("think")])],
+        reasoning=ReasoningConfig(enabled=True, budget_tokens=2000),
     )
     assert g.render_request(small, ctx)["generationConfig"]["thinkingConfig"]["thinkingBudget"] == 2000
     native = g.parse_request(
