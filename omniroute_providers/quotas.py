@@ -21,6 +21,7 @@ Clock = Callable[[], float]
 WINDOWS = ("5h", "daily", "weekly", "monthly")
 PERIODS = ("day", "week", "month")
 ROLLING_S = 5 * 3600.0
+ROLLING_BUCKET_S = 60.0
 _PERIOD_WINDOW = {"day": "daily", "week": "weekly", "month": "monthly"}
 
 
@@ -60,7 +61,9 @@ class _Counter:
 
 @dataclass(slots=True)
 class _AccountQuota:
-    rolling: deque[tuple[float, int]] = field(default_factory=deque)  # (time, tokens) for the 5 h window
+    # the 5 h window in one-minute buckets, [first request's time, minute, tokens, requests], oldest first:
+    # a request per entry grew by megabytes a minute under load and made every check O(requests in 5 h)
+    rolling: deque[list[float]] = field(default_factory=deque)
     windows: dict[str, _Counter] = field(default_factory=dict)
 
 
@@ -100,12 +103,24 @@ class QuotaBook:
             c = q.windows[window] = _Counter(start)
         return c
 
+    @staticmethod
+    def _expire(q: _AccountQuota, now: float) -> None:
+        """Drop the buckets whose first request left the 5 h window (its later ones, at most a minute
+        younger, leave with it: the window may free up to a minute early, never late)."""
+        while q.rolling and now - q.rolling[0][0] >= ROLLING_S:
+            q.rolling.popleft()
+
     def record(self, account: int, tokens: int, now: float | None = None) -> None:
         now = self.clock() if now is None else now
         q = self._acct(account)
-        q.rolling.append((now, tokens))
-        while q.rolling and now - q.rolling[0][0] >= ROLLING_S:
-            q.rolling.popleft()
+        minute = now // ROLLING_BUCKET_S
+        last = q.rolling[-1] if q.rolling else None
+        if last is not None and last[1] == minute:
+            last[2] += tokens
+            last[3] += 1
+        else:
+            q.rolling.append([now, minute, tokens, 1])
+        self._expire(q, now)
         for window in WINDOWS[1:]:
             c = self._counter(q, window, now)
             c.tokens += tokens
@@ -116,8 +131,8 @@ class QuotaBook:
         now = self.clock() if now is None else now
         q = self._acct(account)
         if window == "5h":
-            recent = [t for ts, t in q.rolling if now - ts < ROLLING_S]
-            return sum(recent), len(recent)
+            self._expire(q, now)
+            return int(sum(b[2] for b in q.rolling)), int(sum(b[3] for b in q.rolling))
         c = self._counter(q, window, now)
         return c.tokens, c.requests
 
@@ -137,7 +152,8 @@ class QuotaBook:
 
     def _reset(self, account: int, window: str, now: float) -> float:
         q = self._acct(account)
-        oldest = next((ts for ts, _ in q.rolling if now - ts < ROLLING_S), None)
+        self._expire(q, now)
+        oldest = q.rolling[0][0] if q.rolling else None
         return window_reset(window, now, self.reset_hour, oldest)
 
     def view(self, account: int, limits: Mapping[str, object]) -> list[JsonObj]:

@@ -201,6 +201,19 @@ def test_cooldowns_follow_hints_else_double() -> None:
 T0 = 1_760_000_000.0  # a Thursday
 
 
+def test_the_rolling_window_keeps_minutes_not_requests() -> None:
+    # the 10-minute soak grew the gateway by 5 MB a minute when every request was kept for five hours
+    now = [T0]
+    q = QuotaBook(lambda: now[0])
+    for i in range(6 * 3600 * 5):  # five requests a second for six hours
+        now[0] = T0 + i / 5
+        q.record(1, 10)
+    assert len(q.accounts[1].rolling) <= 301
+    tokens, requests = q.used(1, "5h")
+    assert 5 * 3600 * 5 - 5 * 60 <= requests <= 5 * 3600 * 5  # the last five hours, give or take a minute
+    assert tokens == requests * 10
+
+
 def test_quota_windows_count_and_reset() -> None:
     now = [T0]
     q = QuotaBook(lambda: now[0], reset_hour=4)
