@@ -263,6 +263,15 @@ def test_settings_precedence(tmp_path: Path) -> None:
     assert s.redacted()["secret_key"] == "***"
 
 
+def test_ci_runs_the_readmes_test_command_verbatim() -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = [b.split("```", 1)[0].strip() for b in readme.split("```sh\n")[1:3]]
+    assert readme.startswith("# omniroute\n\n```sh\n")  # the two commands come first
+    run, test = blocks
+    assert "omniroute" in run and "pytest" in test
+    assert test in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
 def test_every_setting_is_documented_in_the_readme() -> None:
     from dataclasses import fields
 
