@@ -73,11 +73,11 @@ class KeyGate:
             st.day_start, st.day_count = start, 0
         return st
 
-    def admit(self, key: ClientKey, model: str, also: Iterable[str] = ()) -> None:
+    def admit(self, key: ClientKey, model: str, plan: Plan | None = None) -> None:
         """Raise when the key may not send this request now; otherwise count it (call `done` after)."""
         if key.id == 0:  # --no-auth: no key, no limits
             return
-        if not model_allowed(key, model, also):
+        if key.scopes and not model_allowed(key, model, target_names(plan) if plan is not None else ()):
             raise PermissionDeniedError(f"this API key may not use model '{model}'", code="model_not_allowed")
         budget = self.budgets.over("key", str(key.id))
         if budget is not None:

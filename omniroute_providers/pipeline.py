@@ -38,7 +38,7 @@ from omniroute import (
     redact,
 )
 from omniroute_providers import ir
-from omniroute_providers.access import KeyGate, provider_allowed, target_names
+from omniroute_providers.access import KeyGate, provider_allowed
 from omniroute_providers.balancer import Balancer, wall_clock
 from omniroute_providers.echo import EchoResponse
 from omniroute_providers.formats import StreamRenderer, WireFormat, get_format
@@ -291,7 +291,7 @@ class Pipeline:
                 self.guard(call)
             plan = self.plans.get(self.registry(), call.model, self.default_model)
             if call.key is not None:
-                self.keys.admit(call.key, call.model, target_names(plan))
+                self.keys.admit(call.key, call.model, plan)
                 admitted = True
             opened = await self._first_byte(call, plan, record, started)
             await self._deliver(call, sink, opened, record, started)

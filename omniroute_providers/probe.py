@@ -50,45 +50,17 @@ async def probe_account(pipeline: Pipeline, registry: Registry, account: Account
         version=registry.version,
     )
     probe = Pipeline(lambda: pinned, pipeline.upstream, pipeline.store, request_deadline_s=PROBE_TIMEOUT_S)
-    call = Call(
-        endpoint="chat",
-        client_format="openai-chat",
-        body={
-            "model": f"{provider.id}/{model}",
-            "messages": [{"role": "user", "content": "ping"}],
-            "max_tokens": 16,
-        },
-        model=f"{provider.id}/{model}",
-        stream=False,
-        request_id="probe",
-    )
-    sink = _Collect()
-    started = time.monotonic()
-    try:
-        with trio.fail_after(PROBE_TIMEOUT_S):
-            await probe.handle(call, sink)
-    except GatewayError as err:
-        return {"ok": False, "status": err.status, "error": err.message, "failure": err.failure}
-    except trio.TooSlowError:
-        return {"ok": False, "error": f"no answer within {PROBE_TIMEOUT_S:g}s"}
-    ms = round((time.monotonic() - started) * 1000, 1)
-    try:
-        answer = loads(sink.body)
-        text = answer["choices"][0]["message"].get("content") or ""
-    except Exception:
-        text = ""
-    return {
-        "ok": sink.status == 200,
-        "status": sink.status,
-        "latency_ms": ms,
-        "model": model,
-        "reply": str(text)[:200],
-    }
+    return {**await _ping(probe, f"{provider.id}/{model}"), "model": model}
 
 
 async def probe_model(pipeline: Pipeline, model: str) -> JsonObj:
     """Send "ping" to a model name (a combo, an alias, provider/model) through the real routing, and say which
     target answered."""
+    return await _ping(pipeline, model)
+
+
+async def _ping(pipeline: Pipeline, model: str) -> JsonObj:
+    """One small non-streaming chat request through `pipeline`: what it answered, or why it did not."""
     call = Call(
         endpoint="chat",
         client_format="openai-chat",

@@ -70,56 +70,48 @@ async def health(
     )
 
 
-async def chat_completions(
-    gw: Gateway, request: Request, responder: Responder, params: Params, key: ClientKey
+async def _serve_body(
+    gw: Gateway,
+    request: Request,
+    responder: Responder,
+    key: ClientKey,
+    endpoint: str,
+    fmt: str,
+    legacy: bool = False,
 ) -> None:
+    """The JSON-body endpoints (chat, completions, responses, messages): model and stream come from the
+    body."""
     body = await read_json(request, gw.settings.max_body_bytes)
     call = _call(
         gw,
         request,
         key,
         body,
-        endpoint="chat",
-        fmt="openai-chat",
+        endpoint=endpoint,
+        fmt=fmt,
         model=_model(body),
         stream=validate_stream_flag(body),
     )
+    call.legacy = legacy
     await gw.pipeline.handle(call, responder)
+
+
+async def chat_completions(
+    gw: Gateway, request: Request, responder: Responder, params: Params, key: ClientKey
+) -> None:
+    await _serve_body(gw, request, responder, key, "chat", "openai-chat")
 
 
 async def completions(
     gw: Gateway, request: Request, responder: Responder, params: Params, key: ClientKey
 ) -> None:
-    body = await read_json(request, gw.settings.max_body_bytes)
-    call = _call(
-        gw,
-        request,
-        key,
-        body,
-        endpoint="completions",
-        fmt="openai-chat",
-        model=_model(body),
-        stream=validate_stream_flag(body),
-    )
-    call.legacy = True
-    await gw.pipeline.handle(call, responder)
+    await _serve_body(gw, request, responder, key, "completions", "openai-chat", legacy=True)
 
 
 async def responses(
     gw: Gateway, request: Request, responder: Responder, params: Params, key: ClientKey
 ) -> None:
-    body = await read_json(request, gw.settings.max_body_bytes)
-    call = _call(
-        gw,
-        request,
-        key,
-        body,
-        endpoint="responses",
-        fmt="openai-responses",
-        model=_model(body),
-        stream=validate_stream_flag(body),
-    )
-    await gw.pipeline.handle(call, responder)
+    await _serve_body(gw, request, responder, key, "responses", "openai-responses")
 
 
 async def responses_websocket(
@@ -132,18 +124,7 @@ async def responses_websocket(
 async def messages(
     gw: Gateway, request: Request, responder: Responder, params: Params, key: ClientKey
 ) -> None:
-    body = await read_json(request, gw.settings.max_body_bytes)
-    call = _call(
-        gw,
-        request,
-        key,
-        body,
-        endpoint="messages",
-        fmt="anthropic",
-        model=_model(body),
-        stream=validate_stream_flag(body),
-    )
-    await gw.pipeline.handle(call, responder)
+    await _serve_body(gw, request, responder, key, "messages", "anthropic")
 
 
 async def count_tokens(

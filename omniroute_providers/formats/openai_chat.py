@@ -353,18 +353,7 @@ def _parse_messages(raw: list[object], req: ChatRequest) -> None:
 
 def _text_parts(content: object, where: str) -> list[TextPart]:
     """System/developer content: a string or text parts (other part types are ignored)."""
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [TextPart(content)] if content else []
-    if not isinstance(content, list):
-        raise _bad(f"`{where}.content` must be a string or an array of content parts", f"{where}.content")
-    out: list[TextPart] = []
-    for j, item in enumerate(content):
-        part = _content_part(item, f"{where}.content[{j}]")
-        if isinstance(part, TextPart):
-            out.append(part)
-    return out
+    return [p for p in _user_parts(content, where) if isinstance(p, TextPart)]
 
 
 def _user_parts(content: object, where: str) -> list[Part]:
