@@ -1021,9 +1021,7 @@ def _aesgcm(
             "cryptography",
         )
     except ImportError:
-        from tlslite.utils import python_aesgcm  # type: ignore[import-not-found,import-untyped,unused-ignore]
-
-        gcm = python_aesgcm.new(bytearray(key))
+        gcm = _pure_aesgcm_module().new(bytearray(key))
 
         def seal(nonce: bytes, plain: bytes) -> bytes:
             return bytes(gcm.seal(bytearray(nonce), bytearray(plain), bytearray(_AAD)))
@@ -1035,6 +1033,26 @@ def _aesgcm(
             return bytes(out)
 
         return seal, open_, "tlslite-ng"
+
+
+def _pure_aesgcm_module() -> Any:
+    """tlslite-ng's python_aesgcm without running `tlslite/__init__.py`, which imports the whole TLS stack:
+    about 7 MB of resident memory for the few small modules AES-GCM needs. A bare package module stands in
+    for `tlslite` (its submodules import by absolute name, and tlslite's deprecation shim reads its
+    callers' source through sys.modules, so they stay registered). Nothing else in the gateway imports
+    tlslite; its submodules would still import, only the top-level re-exports are missing."""
+    import importlib
+    import importlib.util
+    import types
+
+    if "tlslite" not in sys.modules:
+        spec = importlib.util.find_spec("tlslite")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("tlslite-ng is not installed")
+        stand_in = types.ModuleType("tlslite")
+        stand_in.__path__ = list(spec.submodule_search_locations)
+        sys.modules["tlslite"] = stand_in
+    return importlib.import_module("tlslite.utils.python_aesgcm")
 
 
 class Sealer:

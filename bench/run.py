@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
+import itertools
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -56,9 +57,23 @@ def rss_mb(pid: int) -> float:
 
 def start_fake(pace: float = 0.0) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.upstream", "--port", "0", "--print-port", "--chunks", "50",
-         "--text", TEXT, "--pace", str(pace)],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.upstream",
+            "--port",
+            "0",
+            "--print-port",
+            "--chunks",
+            "50",
+            "--text",
+            TEXT,
+            "--pace",
+            str(pace),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     assert proc.stdout is not None
     port = int(proc.stdout.readline().strip())
@@ -76,10 +91,23 @@ def prepare_data_dir(data: Path, fake_port: int) -> None:
     catalog = load_catalog()
     base = f"http://127.0.0.1:{fake_port}/v1"
     for provider in ("openai", "anthropic"):
-        manage.add_account(store, sealer, catalog, manage.AccountInput(
-            provider=provider, name="bench", key="sk-bench-000000000000", base_url=base, local=True))
-    manage.save_combo(store, catalog, {"name": "trio", "strategy": "priority",
-                                       "targets": ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "openai/gpt-4o"]})
+        manage.add_account(
+            store,
+            sealer,
+            catalog,
+            manage.AccountInput(
+                provider=provider, name="bench", key="sk-bench-000000000000", base_url=base, local=True
+            ),
+        )
+    manage.save_combo(
+        store,
+        catalog,
+        {
+            "name": "trio",
+            "strategy": "priority",
+            "targets": ["openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "openai/gpt-4o"],
+        },
+    )
     store.close()
 
 
@@ -92,16 +120,45 @@ class GatewayProc:
     log: Path
 
 
-def start_gateway(data: Path) -> GatewayProc:
+# What the README's install command leaves out of the test venv's packages: `cryptography` comes with the
+# `crypto` extra (and with google-auth, a test dependency), not with `fast`. Shadowing it with a package
+# that fails to import runs the gateway as a README install would.
+NOT_IN_README_INSTALL = ("cryptography",)
+
+
+def shadow_dir(parent: Path, packages: tuple[str, ...]) -> Path:
+    shadow = parent / "shadowed-packages"
+    for name in packages:
+        (shadow / name).mkdir(parents=True, exist_ok=True)
+        (shadow / name / "__init__.py").write_text(f"raise ImportError('{name} is shadowed by the bench')\n")
+    return shadow
+
+
+def start_gateway(data: Path, without: tuple[str, ...] = NOT_IN_README_INSTALL) -> GatewayProc:
     log = data / "gateway.log"
+    env = dict(os.environ)
+    if without:
+        env["PYTHONPATH"] = str(shadow_dir(data, without))
     started = time.perf_counter()
     with open(log, "w") as sink:
         proc = subprocess.Popen(
             # as the `omniroute` console script starts it (`-m omniroute` would also compile the kernel as
             # __main__ on every start)
-            [sys.executable, "-c", "import sys, omniroute; sys.exit(omniroute.main())",
-             "--data-dir", str(data), "--port", "0", "--log-level", "warning"],
-            stdout=subprocess.DEVNULL, stderr=sink, cwd=ROOT,
+            [
+                sys.executable,
+                "-c",
+                "import sys, omniroute; sys.exit(omniroute.main())",
+                "--data-dir",
+                str(data),
+                "--port",
+                "0",
+                "--log-level",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            cwd=ROOT,
+            env=env,
         )
     deadline = time.time() + 30
     port, key = 0, ""
@@ -115,6 +172,40 @@ def start_gateway(data: Path) -> GatewayProc:
     if not (port and key):
         raise SystemExit("gateway did not start: " + log.read_text())
     return GatewayProc(proc, port, key, started, log)
+
+
+def backends(gw: GatewayProc) -> str:
+    """The gateway's own start line: which codec, store and cipher it runs on."""
+    for line in gw.log.read_text().splitlines():
+        if "codec:" in line:
+            return "codec:" + line.split("codec:", 1)[1].rstrip(")")
+    return "(backends not logged)"
+
+
+async def first_answer(gw: GatewayProc) -> float:
+    """Seconds from process start to the first correct answer."""
+    req = raw_request("/v1/chat/completions", chat(False, "openai/gpt-4o-mini"), gw.key)
+    while True:
+        try:
+            c = Conn(await trio.open_tcp_stream("127.0.0.1", gw.port))
+            status, _, _, body = await c.exchange(req)
+            await c.stream.aclose()
+            if status == 200 and b"quick brown fox" in body:
+                return time.perf_counter() - gw.started
+        except OSError:
+            await trio.sleep(0.005)
+
+
+async def idle_rss_with(data: Path, without: tuple[str, ...]) -> tuple[float, str]:
+    """Idle RSS of a gateway started on `data` with `without` shadowed, one second after its first answer."""
+    gw = start_gateway(data, without)
+    try:
+        await first_answer(gw)
+        await trio.sleep(1.0)
+        return rss_mb(gw.proc.pid), backends(gw)
+    finally:
+        gw.proc.terminate()
+        gw.proc.wait()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -200,8 +291,9 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run_load(name: str, port: int, raw: bytes, total: int, concurrency: int, pid: int | None,
-                   expect: bytes) -> Result:
+async def run_load(
+    name: str, port: int, raw: bytes, total: int, concurrency: int, pid: int | None, expect: bytes
+) -> Result:
     result = Result(name)
     per_worker = total // concurrency
     conns = [Conn(await trio.open_tcp_stream("127.0.0.1", port)) for _ in range(concurrency)]
@@ -215,7 +307,7 @@ async def run_load(name: str, port: int, raw: bytes, total: int, concurrency: in
                 result.errors += 1
             result.latencies.append(arrivals[-1])
             result.ttfb.append(first)
-            result.gaps.extend(b - a for a, b in zip(arrivals, arrivals[1:], strict=False))
+            result.gaps.extend(b - a for a, b in itertools.pairwise(arrivals))
 
     cpu0 = cpu_seconds(pid) if pid else 0.0
     t0 = time.perf_counter()
@@ -229,8 +321,9 @@ async def run_load(name: str, port: int, raw: bytes, total: int, concurrency: in
     return result
 
 
-async def rounds(name: str, port: int, raw: bytes, total: int, concurrency: int, pid: int | None,
-                 expect: bytes, count: int) -> Result:
+async def rounds(
+    name: str, port: int, raw: bytes, total: int, concurrency: int, pid: int | None, expect: bytes, count: int
+) -> Result:
     """`count` rounds of `total / count` requests; latencies pooled. CPU per request: the best round (the
     least disturbed by the other tenants of this VM) and the median round."""
     merged = Result(name)
@@ -281,21 +374,13 @@ async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         prepare_data_dir(data, fake_port)
+        with_crypto = Path(tmp) / "with-crypto"
+        prepare_data_dir(with_crypto, fake_port)
+        idle_with_crypto = await idle_rss_with(with_crypto, ())
         gw = start_gateway(data)
         pid = gw.proc.pid
         try:
-            # first correct answer after start
-            first_answer = None
-            req = raw_request("/v1/chat/completions", chat(False, "openai/gpt-4o-mini"), gw.key)
-            while first_answer is None:
-                try:
-                    c = Conn(await trio.open_tcp_stream("127.0.0.1", gw.port))
-                    status, _, _, body = await c.exchange(req)
-                    await c.stream.aclose()
-                    if status == 200 and b"quick brown fox" in body:
-                        first_answer = time.perf_counter() - gw.started
-                except OSError:
-                    await trio.sleep(0.005)
+            first = await first_answer(gw)
             await trio.sleep(1.0)
             idle_rss = rss_mb(pid)
 
@@ -331,10 +416,25 @@ async def main_async(args: argparse.Namespace) -> None:
             rows.append(("paced SSE (5 ms/chunk) c=1", g, d))
 
             translated = [
-                ("Anthropic->OpenAI SSE 50 chunks", "/v1/messages", messages(True, "openai/gpt-4o-mini"), b"message_stop"),
-                ("OpenAI->Anthropic SSE 50 chunks", "/v1/chat/completions", chat(True, "anthropic/claude-sonnet-4-5"), b"[DONE]"),
+                (
+                    "Anthropic->OpenAI SSE 50 chunks",
+                    "/v1/messages",
+                    messages(True, "openai/gpt-4o-mini"),
+                    b"message_stop",
+                ),
+                (
+                    "OpenAI->Anthropic SSE 50 chunks",
+                    "/v1/chat/completions",
+                    chat(True, "anthropic/claude-sonnet-4-5"),
+                    b"[DONE]",
+                ),
                 ("Anthropic->OpenAI JSON", "/v1/messages", messages(False, "openai/gpt-4o-mini"), fox),
-                ("Anthropic->Anthropic SSE passthrough", "/v1/messages", messages(True, "anthropic/claude-sonnet-4-5"), b"message_stop"),
+                (
+                    "Anthropic->Anthropic SSE passthrough",
+                    "/v1/messages",
+                    messages(True, "anthropic/claude-sonnet-4-5"),
+                    b"message_stop",
+                ),
             ]
             for label, path, body, expect in translated:
                 raw = raw_request(path, body, gw.key)
@@ -349,21 +449,34 @@ async def main_async(args: argparse.Namespace) -> None:
                 while time.perf_counter() < t_end:
                     await run_load("soak", gw.port, gw_st, 160, 16, None, b"[DONE]")
                     soak.append((int(args.soak - (t_end - time.perf_counter())), rss_mb(pid)))
+            running_on = backends(gw)
         finally:
             gw.proc.terminate()
             gw.proc.wait()
             fake.terminate()
             paced.terminate()
 
-    report(rows, first_answer, idle_rss, loaded_rss, soak)
+    report(rows, first, idle_rss, loaded_rss, soak, running_on, idle_with_crypto)
 
 
-def report(rows: list[tuple[str, Result, Result | None]], first_answer: float | None, idle_rss: float,
-           loaded_rss: float, soak: list[tuple[int, float]]) -> None:
+def report(
+    rows: list[tuple[str, Result, Result | None]],
+    first_answer: float,
+    idle_rss: float,
+    loaded_rss: float,
+    soak: list[tuple[int, float]],
+    running_on: str,
+    idle_with_crypto: tuple[float, str],
+) -> None:
     ms = 1000.0
-    print(f"\nomniroute bench  python {sys.version.split()[0]}  codec {os.environ.get('OMNIROUTE_PURE') and 'json' or 'fast'}")
-    print(f"first correct answer {first_answer * ms:.0f} ms after process start; idle RSS {idle_rss:.1f} MB, "
-          f"after load {loaded_rss:.1f} MB\n")
+    print(
+        f"\nomniroute bench  python {sys.version.split()[0]}  gateway {running_on} (as the README installs it)"
+    )
+    print(
+        f"first correct answer {first_answer * ms:.0f} ms after process start; idle RSS {idle_rss:.1f} MB, "
+        f"after load {loaded_rss:.1f} MB"
+    )
+    print(f"idle RSS with the crypto extra installed: {idle_with_crypto[0]:.1f} MB ({idle_with_crypto[1]})\n")
     head = f"{'scenario':40} {'CPU ms/req':>10} {'(median)':>8} {'req/s gw':>9} {'req/s dir':>9} {'+p50 ms':>8} {'+p99 ms':>8} {'+TTFB p50':>9} {'+gap p50/p99 ms':>16} {'err':>4}"
     print(head)
     print("-" * len(head))
@@ -371,7 +484,9 @@ def report(rows: list[tuple[str, Result, Result | None]], first_answer: float | 
         cpu = g.cpu / max(1, len(g.latencies)) * ms
         med = f"{g.cpu_median * ms:8.3f}" if g.cpu_median else " " * 8
         if d is None:
-            print(f"{label:40} {cpu:10.3f} {med} {g.rps:9.0f} {'':>9} {'':>8} {'':>8} {'':>9} {'':>16} {g.errors:4d}")
+            print(
+                f"{label:40} {cpu:10.3f} {med} {g.rps:9.0f} {'':>9} {'':>8} {'':>8} {'':>9} {'':>16} {g.errors:4d}"
+            )
             continue
         add50 = (pct(g.latencies, 0.5) - pct(d.latencies, 0.5)) * ms
         add99 = (pct(g.latencies, 0.99) - pct(d.latencies, 0.99)) * ms
@@ -379,11 +494,18 @@ def report(rows: list[tuple[str, Result, Result | None]], first_answer: float | 
         gap = ""
         if "paced" in label:
             gap = f"{(pct(g.gaps, 0.5) - pct(d.gaps, 0.5)) * ms:.3f}/{(pct(g.gaps, 0.99) - pct(d.gaps, 0.99)) * ms:.3f}"
-        print(f"{label:40} {cpu:10.3f} {med} {g.rps:9.0f} {d.rps:9.0f} {add50:8.3f} {add99:8.3f} {ttfb:9.3f} {gap:>16} {g.errors + d.errors:4d}")
+        print(
+            f"{label:40} {cpu:10.3f} {med} {g.rps:9.0f} {d.rps:9.0f} {add50:8.3f} {add99:8.3f} {ttfb:9.3f} {gap:>16} {g.errors + d.errors:4d}"
+        )
     if soak:
-        print("\nsoak (seconds, RSS MB):", ", ".join(f"{t}s {r:.1f}" for t, r in soak[:: max(1, len(soak) // 12)]))
-    print("\nCPU ms/req: gateway process user+sys per request, best round (median round beside it). +p50/+p99: gateway latency "
-          "minus direct to the same fake. req/s at the stated concurrency.")
+        print(
+            "\nsoak (seconds, RSS MB):",
+            ", ".join(f"{t}s {r:.1f}" for t, r in soak[:: max(1, len(soak) // 12)]),
+        )
+    print(
+        "\nCPU ms/req: gateway process user+sys per request, best round (median round beside it). +p50/+p99: gateway latency "
+        "minus direct to the same fake. req/s at the stated concurrency."
+    )
 
 
 def main() -> None:
