@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +144,22 @@ def test_both_aes_gcm_backends_read_each_other(writer: str, reader: str) -> None
     sealed = Sealer(key, writer).seal("sk-secret-value-123")
     assert Sealer(key, writer).backend == writer
     assert Sealer(key, reader).open(sealed) == "sk-secret-value-123"
+
+
+def test_pure_aes_gcm_loads_without_the_tls_stack() -> None:
+    """tlslite-ng's package __init__ imports its whole TLS stack (about 7 MB resident on a Raspberry Pi
+    sized budget); the sealer needs only its AES modules."""
+    probe = (
+        "import os, sys, omniroute\n"
+        "s = omniroute.Sealer(os.urandom(32), 'tlslite-ng')\n"
+        "assert s.open(s.seal('sk-1')) == 'sk-1'\n"
+        "print(sorted(m for m in sys.modules if m.startswith('tlslite')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    loaded = out.stdout
+    assert "tlslite.utils.python_aesgcm" in loaded
+    assert "tlslite.api" not in loaded and "tlslite.tlsconnection" not in loaded
 
 
 def test_sealed_credentials_do_not_open_without_the_key() -> None:
