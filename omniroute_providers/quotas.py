@@ -25,10 +25,31 @@ ROLLING_BUCKET_S = 60.0
 _PERIOD_WINDOW = {"day": "daily", "week": "weekly", "month": "monthly"}
 
 
+# (window, reset_hour) -> the calendar window last computed, (start, end): every request records into
+# three windows, and working a start out with datetime each time was a measurable part of a request's CPU
+_spans: dict[tuple[str, int], tuple[float, float]] = {}
+
+
 def window_start(window: str, now: float, reset_hour: int = 0) -> float:
     """Start of the calendar window containing `now` (for "5h": now - 5 h)."""
     if window == "5h":
         return now - ROLLING_S
+    span = _spans.get((window, reset_hour))
+    if span is not None and span[0] <= now < span[1]:
+        return span[0]
+    start = _calendar_start(window, now, reset_hour)
+    _spans[(window, reset_hour)] = (start, _calendar_end(window, start))
+    return start
+
+
+def window_reset(window: str, now: float, reset_hour: int = 0, oldest: float | None = None) -> float:
+    """When the window containing `now` ends (for "5h": when the oldest counted request leaves it)."""
+    if window == "5h":
+        return (oldest if oldest is not None else now) + ROLLING_S
+    return _calendar_end(window, window_start(window, now, reset_hour))
+
+
+def _calendar_start(window: str, now: float, reset_hour: int) -> float:
     t = dt.datetime.fromtimestamp(now, dt.timezone.utc) - dt.timedelta(hours=reset_hour)
     day = t.replace(hour=0, minute=0, second=0, microsecond=0)
     if window == "weekly":
@@ -38,11 +59,8 @@ def window_start(window: str, now: float, reset_hour: int = 0) -> float:
     return (day + dt.timedelta(hours=reset_hour)).timestamp()
 
 
-def window_reset(window: str, now: float, reset_hour: int = 0, oldest: float | None = None) -> float:
-    """When the window containing `now` ends (for "5h": when the oldest counted request leaves it)."""
-    if window == "5h":
-        return (oldest if oldest is not None else now) + ROLLING_S
-    start = dt.datetime.fromtimestamp(window_start(window, now, reset_hour), dt.timezone.utc)
+def _calendar_end(window: str, start_ts: float) -> float:
+    start = dt.datetime.fromtimestamp(start_ts, dt.timezone.utc)
     if window == "daily":
         end = start + dt.timedelta(days=1)
     elif window == "weekly":

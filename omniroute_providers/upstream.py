@@ -35,6 +35,7 @@ from omniroute import (
     UpstreamError,
     UpstreamTimeoutError,
 )
+from omniroute_providers import sockio
 
 # The egress guard lives in egress.py (marked edit: moved there by the security change).
 from omniroute_providers.egress import (
@@ -48,6 +49,7 @@ from omniroute_providers.egress import (
 log = logging.getLogger("omniroute.upstream")
 
 RECEIVE_BYTES = 64 * 1024
+MERGE_READS = 8  # reads of already-arrived body bytes joined into one piece for the relay, at most
 MAX_IDLE_PER_HOST = 32
 POOL_IDLE_S = 30.0  # providers close idle keep-alive connections after ~60 s; stay under that
 MAX_ERROR_BODY_BYTES = 256 * 1024  # error bodies are read whole; larger ones are cut
@@ -118,6 +120,8 @@ class _Conn:
 
 
 _HEX_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
+# a whole size line: the fast path takes complete chunks with one match each
+_SIZE_LINE = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?\r\n")
 
 
 class ChunkedDecoder:
@@ -141,6 +145,18 @@ class ChunkedDecoder:
         buf = self._buf + data if self._buf else data
         out: list[bytes] = []
         pos, end, state = 0, len(buf), self._state
+        if state == 0:
+            # Complete chunks, one regex match each; anything else (a partial chunk, the last chunk,
+            # something malformed) is left to the state machine below, from the same position.
+            m = _SIZE_LINE.match(buf)
+            while m is not None:
+                start = m.end()
+                stop = start + int(m[1], 16)
+                if stop == start or buf[stop : stop + 2] != b"\r\n":
+                    break
+                out.append(buf[start:stop])
+                pos = stop + 2
+                m = _SIZE_LINE.match(buf, pos)
         while True:
             if state == 0:
                 nl = buf.find(b"\r\n", pos)
@@ -227,8 +243,9 @@ class UpstreamResponse:
 
     async def _next_chunk(self) -> bytes | None:
         """Everything of the body that has arrived, as one piece: when the provider's frames come in
-        faster than we forward them, they leave in one write instead of one syscall each. A provider
-        pacing its frames still gets each one forwarded the moment it arrives."""
+        faster than we forward them, they leave in one write instead of one syscall each (and pass the
+        relay's parsing once). A provider pacing its frames still gets each one forwarded the moment it
+        arrives: only what is already in the socket's buffer is added, never waited for."""
         conn = self._conn
         if conn is None or self._done:
             return None
@@ -239,13 +256,12 @@ class UpstreamResponse:
             event = conn.h11.next_event()
             if event is h11.NEED_DATA:
                 if pieces:
-                    return b"".join(pieces) if len(pieces) > 1 else pieces[0]
-                with trio.move_on_after(self.idle_timeout) as idle:
-                    data = await _receive(conn)
-                if idle.cancelled_caught:
-                    raise UpstreamTimeoutError(
-                        f"the provider went silent for {self.idle_timeout:g}s mid-response"
-                    )
+                    more = _receive_nowait(conn) if len(pieces) < MERGE_READS else None
+                    if not more:
+                        return b"".join(pieces) if len(pieces) > 1 else pieces[0]
+                    data = more
+                else:
+                    data = await self._receive_within_idle(conn)
                 try:
                     conn.h11.receive_data(data)
                 except h11.RemoteProtocolError as exc:
@@ -265,18 +281,25 @@ class UpstreamResponse:
     async def _next_chunked(self, conn: _Conn, decoder: ChunkedDecoder) -> bytes | None:
         body = decoder.feed(b"")
         while not body and not decoder.done:
-            with trio.move_on_after(self.idle_timeout) as idle:
-                data = await _receive(conn)
-            if idle.cancelled_caught:
-                raise UpstreamTimeoutError(
-                    f"the provider went silent for {self.idle_timeout:g}s mid-response"
-                )
+            data = await self._receive_within_idle(conn)
             if not data:
                 raise UpstreamError("the provider closed the connection before the response ended")
             body = decoder.feed(data)
+        reads = 1
+        while not decoder.done and reads < MERGE_READS and (more := _receive_nowait(conn)):
+            body += decoder.feed(more)
+            reads += 1
         if decoder.done:
             self._done = True
         return body or None
+
+    async def _receive_within_idle(self, conn: _Conn) -> bytes:
+        data = _receive_nowait(conn)  # already here: no timer to set up
+        if data is not None:
+            return data
+        with trio.move_on_after(self.idle_timeout):
+            return await _receive(conn)
+        raise UpstreamTimeoutError(f"the provider went silent for {self.idle_timeout:g}s mid-response")
 
     async def read(self, limit: int = 64 * 1024 * 1024) -> bytes:
         chunks: list[bytes] = []
@@ -324,9 +347,16 @@ class _BodyChunks:
         return chunk
 
 
+def _receive_nowait(conn: _Conn) -> bytes | None:
+    try:
+        return sockio.receive_nowait(conn.stream, RECEIVE_BYTES)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        raise UpstreamError(f"connection to the provider broke: {type(exc).__name__}") from None
+
+
 async def _receive(conn: _Conn) -> bytes:
     try:
-        return bytes(await conn.stream.receive_some(RECEIVE_BYTES))
+        return await sockio.receive_some(conn.stream, RECEIVE_BYTES)
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError) as exc:
         raise UpstreamError(f"connection to the provider broke: {type(exc).__name__}") from None
 
@@ -437,7 +467,7 @@ class UpstreamClient:
             data += c.send(h11.Data(data=body))
         data += c.send(h11.EndOfMessage())
         try:
-            await conn.stream.send_all(data)
+            await sockio.send_all(conn.stream, data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError) as exc:
             if conn.reused:
                 raise _StaleConnection() from None

@@ -43,6 +43,7 @@ from omniroute import (
     dumps,
     unique_hex,
 )
+from omniroute_providers import sockio
 from omniroute_web.ratelimit import ConnectionCounter  # security
 
 log = logging.getLogger("omniroute.server")
@@ -218,14 +219,14 @@ class _Connection:
 
     async def send(self, data: bytes) -> None:
         try:
-            await self.stream.send_all(data)
+            await sockio.send_all(self.stream, data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             self.closed = True
             raise ClientGone() from exc
 
     async def receive(self) -> bytes:
         try:
-            return await self.stream.receive_some(RECEIVE_BYTES)
+            return await sockio.receive_some(self.stream, RECEIVE_BYTES)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             self.closed = True
             raise ClientGone() from exc

@@ -29,6 +29,14 @@ class SSEEvent:
 
 def _parse_block(block: bytes) -> SSEEvent | None:
     """One event's lines (no blank line inside) -> the event, or None when it carries no data."""
+    # What providers send, one `data:` line with or before it an `event:` line, without the line loop
+    if block.startswith(b"data: "):
+        if b"\n" not in block:
+            return SSEEvent(block[6:])
+    elif block.startswith(b"event: "):
+        nl = block.find(b"\n")
+        if nl > 0 and block.startswith(b"data: ", nl + 1) and block.find(b"\n", nl + 1) < 0:
+            return SSEEvent(block[nl + 7 :], block[7:nl].decode("utf-8", "replace"))
     data: list[bytes] = []
     event: str | None = None
     ident: str | None = None
