@@ -42,7 +42,7 @@ from omniroute_providers.access import KeyGate, provider_allowed
 from omniroute_providers.balancer import Balancer, wall_clock
 from omniroute_providers.echo import EchoResponse
 from omniroute_providers.formats import StreamRenderer, WireFormat, get_format
-from omniroute_providers.formats.common import stream_ended
+from omniroute_providers.formats.common import STREAM_MARKERS, stream_ended
 from omniroute_providers.formats.sse import SSEDecoder, SSEEvent, encode
 from omniroute_providers.health import AccountLimiter, Stats, jittered_backoff
 from omniroute_providers.media import inline_remote_media
@@ -175,18 +175,23 @@ class _Opened:
             for ev in events:
                 parsed.extend(self.parser.feed(ev))
             return self._render(parsed)
-        tap = self.tap
+        if not events:
+            return b"" if self.route.strip_usage_chunk else chunk
         fmt = self.route.upstream.FORMAT_ID
-        for ev in events:
-            tap.feed(ev)
-            if not self.committed:
-                self._render(self.parser.feed(ev))
-            if not self.finished and stream_ended(fmt, ev):
-                self.finished = True
-        if events:
-            self.first_event = self.first_event or events[0]
-            self.last_event = events[-1]
+        relayed = self.decoder.completed
+        if not self.committed or any(m in relayed for m in STREAM_MARKERS[fmt]):
+            tap = self.tap
+            for ev in events:
+                tap.feed(ev)
+                if not self.committed:
+                    self._render(self.parser.feed(ev))
+                if not self.finished and stream_ended(fmt, ev):
+                    self.finished = True
+        self.first_event = self.first_event or events[0]
+        self.last_event = events[-1]
         if self.route.strip_usage_chunk:
+            if b'"choices":[]' not in relayed:
+                return relayed
             return b"".join(encode(ev.data, ev.event) for ev in events if b'"choices":[]' not in ev.data)
         return chunk
 

@@ -199,3 +199,40 @@ def test_default_bind_is_loopback() -> None:
 
     assert Settings().host == "127.0.0.1"
     assert socket.inet_aton(Settings().host)
+
+
+async def test_streams_are_framed_for_the_clients_http_version(make_gateway: MakeGateway) -> None:
+    """HTTP/1.1 clients get the chunked coding (framed by the server itself), HTTP/1.0 clients a body read
+    to the close: both carry the same events."""
+    h = await make_gateway(demo=True)
+    body = dumps({"model": "echo", "stream": True, "messages": [{"role": "user", "content": "frame me please"}]})
+
+    def request(version: bytes) -> bytes:
+        return (
+            b"POST /v1/chat/completions HTTP/" + version + b"\r\nHost: x\r\nAuthorization: Bearer "
+            + h.key.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body
+        )
+
+    def unchunk(raw: bytes) -> bytes:
+        out, pos = b"", 0
+        while True:
+            nl = raw.index(b"\r\n", pos)
+            size = int(raw[pos:nl], 16)
+            if size == 0:
+                assert raw[nl:] == b"\r\n\r\n"  # the last chunk, no trailers
+                return out
+            out += raw[nl + 2 : nl + 2 + size]
+            assert raw[nl + 2 + size : nl + 4 + size] == b"\r\n"
+            pos = nl + 4 + size
+
+    async with h.http:
+        head11, _, raw11 = (await _raw(_port(h), request(b"1.1"))).partition(b"\r\n\r\n")
+        head10, _, raw10 = (await _raw(_port(h), request(b"1.0"))).partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head11.lower()
+    assert b"transfer-encoding" not in head10.lower() and b"content-length" not in head10.lower()
+    events11 = [line for line in unchunk(raw11).split(b"\n\n") if line]
+    events10 = [line for line in raw10.split(b"\n\n") if line]
+    assert events11[-1] == events10[-1] == b"data: [DONE]"
+    text = b"".join(e for e in events11 if b'"content"' in e)
+    assert b"frame" in text and len(events11) == len(events10) > 3

@@ -227,6 +227,17 @@ def refuse_previous_response_id(previous_response_id: str | None) -> None:
         )
 
 
+# Bytes that every event stream_ended() or a format's UsageTap acts on contains (in its data or its
+# `event:` name). A passthrough relay looks for them once in a piece of the stream and skips the per-event
+# checks when none is there; a false hit only costs those checks.
+STREAM_MARKERS: dict[str, tuple[bytes, ...]] = {
+    "anthropic": (b"message_start", b"message_delta", b"message_stop", b"error", b'"usage"'),
+    "openai-responses": (b"response.completed", b"response.incomplete", b"response.failed", b"error"),
+    "gemini": (b"usageMetadata", b'"finishReason"', b'{"error"'),
+    "openai-chat": (b"[DONE]", b'"finish_reason":"', b'"finish_reason": "', b'{"error"', b'"usage"'),
+}
+
+
 def stream_ended(format_id: str, event: SSEEvent) -> bool:
     """Does this upstream event end a stream in its format (its normal end, or its own in-band error,
     which the client receives as is)? A stream that stops without one was cut, whatever the TCP

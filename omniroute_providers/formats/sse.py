@@ -58,11 +58,14 @@ def _parse_block(block: bytes) -> SSEEvent | None:
 
 
 class SSEDecoder:
-    __slots__ = ("_buf", "_pending_cr")
+    __slots__ = ("_buf", "_pending_cr", "completed")
 
     def __init__(self) -> None:
         self._buf = b""
         self._pending_cr = False  # the previous chunk ended in CR: a leading LF now is part of CRLF
+        # the bytes of the events the last feed() completed, as received (line ends made LF): a relay can
+        # forward them whole, or look for a marker once instead of in every event
+        self.completed = b""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Add bytes; return the events they completed (possibly none)."""
@@ -79,8 +82,10 @@ class SSEDecoder:
             if len(buf) > MAX_EVENT_BYTES:
                 raise SSEError("event stream event exceeds the size limit")
             self._buf = buf
+            self.completed = b""
             return []
         self._buf = buf[end + 2 :]
+        self.completed = buf[: end + 2] if self._buf else buf
         events = []
         for block in buf[:end].split(b"\n\n"):
             if block:
@@ -92,6 +97,7 @@ class SSEDecoder:
     def close(self) -> list[SSEEvent]:
         """End of stream: a final event not followed by a blank line is still delivered."""
         buf, self._buf = self._buf, b""
+        self.completed = buf
         if not buf.strip(b"\n"):
             return []
         events = []
