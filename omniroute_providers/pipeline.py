@@ -42,7 +42,7 @@ from omniroute_providers.access import KeyGate, provider_allowed
 from omniroute_providers.balancer import Balancer, wall_clock
 from omniroute_providers.echo import EchoResponse
 from omniroute_providers.formats import StreamRenderer, WireFormat, get_format
-from omniroute_providers.formats.common import STREAM_MARKERS, stream_ended
+from omniroute_providers.formats.common import may_end_or_count, stream_ended
 from omniroute_providers.formats.sse import SSEDecoder, SSEEvent, encode
 from omniroute_providers.health import AccountLimiter, Stats, jittered_backoff
 from omniroute_providers.media import inline_remote_media
@@ -179,7 +179,7 @@ class _Opened:
             return b"" if self.route.strip_usage_chunk else chunk
         fmt = self.route.upstream.FORMAT_ID
         relayed = self.decoder.completed
-        if not self.committed or any(m in relayed for m in STREAM_MARKERS[fmt]):
+        if not self.committed or may_end_or_count(fmt, relayed):
             tap = self.tap
             for ev in events:
                 tap.feed(ev)

@@ -230,12 +230,18 @@ def refuse_previous_response_id(previous_response_id: str | None) -> None:
 # Bytes that every event stream_ended() or a format's UsageTap acts on contains (in its data or its
 # `event:` name). A passthrough relay looks for them once in a piece of the stream and skips the per-event
 # checks when none is there; a false hit only costs those checks.
-STREAM_MARKERS: dict[str, tuple[bytes, ...]] = {
+_STREAM_MARKERS: dict[str, tuple[bytes, ...]] = {
     "anthropic": (b"message_start", b"message_delta", b"message_stop", b"error", b'"usage"'),
     "openai-responses": (b"response.completed", b"response.incomplete", b"response.failed", b"error"),
     "gemini": (b"usageMetadata", b'"finishReason"', b'{"error"'),
     "openai-chat": (b"[DONE]", b'"finish_reason":"', b'"finish_reason": "', b'{"error"', b'"usage"'),
 }
+
+
+def may_end_or_count(format_id: str, relayed: bytes) -> bool:
+    """Could an event in these relayed bytes end the stream or carry usage (see _STREAM_MARKERS)? When
+    not, a passthrough relay need not look at each of them."""
+    return any(marker in relayed for marker in _STREAM_MARKERS[format_id])
 
 
 def stream_ended(format_id: str, event: SSEEvent) -> bool:

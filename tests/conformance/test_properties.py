@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from omniroute_providers.catalog import load_catalog
 from omniroute_providers.formats import get_format
+from omniroute_providers.formats.common import may_end_or_count, stream_ended
 from omniroute_providers.formats.sse import SSEDecoder
 from omniroute_providers.ir import (
     ChatRequest,
@@ -432,5 +433,39 @@ def test_any_client_request_renders_a_valid_request_for_every_upstream(client: s
         for upstream in FORMATS:
             wire = get_format(upstream).render_request(req, ctx(client, upstream))
             check_body(upstream, {**wire, "stream": False} if upstream in (OC, OR, AM) else wire)
+
+    check()
+
+
+@pytest.mark.parametrize("upstream", FORMATS)
+def test_passthrough_relay_skips_no_event_that_ends_the_stream_or_carries_usage(upstream: str) -> None:
+    """A passthrough relay looks at the events of a piece only when the piece mentions a usage or end
+    marker (formats/common.may_end_or_count). However the bytes are split, it must reach the same usage
+    and see the same end as looking at every event, and forward exactly the bytes it was given."""
+
+    @PROPERTY_SETTINGS
+    @given(replies(), st.data())
+    def check(reply: Reply, data: st.DataObject) -> None:
+        raw = upstream_bytes(reply, upstream)  # its ids count up, so its length varies between runs:
+        cuts = [n % (len(raw) + 1) for n in data.draw(st.lists(st.integers(0, 1 << 16), max_size=12))]
+        bounds = [0, *sorted(set(cuts)), len(raw)]
+        fmt = get_format(upstream)
+        every, guarded = fmt.UsageTap(), fmt.UsageTap()
+        ended_every = ended_guarded = False
+        decoder = SSEDecoder()
+        relayed = []
+        for piece in [*(raw[lo:hi] for lo, hi in itertools.pairwise(bounds)), None]:
+            events = decoder.feed(piece) if piece is not None else decoder.close()
+            relayed.append(decoder.completed)
+            for event in events:
+                every.feed(event)
+                ended_every = ended_every or stream_ended(upstream, event)
+            if events and may_end_or_count(upstream, decoder.completed):
+                for event in events:
+                    guarded.feed(event)
+                    ended_guarded = ended_guarded or stream_ended(upstream, event)
+        assert ended_every and ended_guarded
+        assert every.usage is not None and guarded.usage == every.usage
+        assert b"".join(relayed) == raw.replace(b"\r\n", b"\n")
 
     check()
