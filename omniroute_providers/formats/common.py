@@ -234,7 +234,15 @@ _STREAM_MARKERS: dict[str, tuple[bytes, ...]] = {
     "anthropic": (b"message_start", b"message_delta", b"message_stop", b"error", b'"usage"'),
     "openai-responses": (b"response.completed", b"response.incomplete", b"response.failed", b"error"),
     "gemini": (b"usageMetadata", b'"finishReason"', b'{"error"'),
-    "openai-chat": (b"[DONE]", b'"finish_reason":"', b'"finish_reason": "', b'{"error"', b'"usage"'),
+    # not a bare "usage": OpenAI sends "usage":null in every chunk of a stream that asked for usage
+    "openai-chat": (
+        b"[DONE]",
+        b'"finish_reason":"',
+        b'"finish_reason": "',
+        b'{"error"',
+        b'"usage":{',
+        b'"usage": {',
+    ),
 }
 
 
