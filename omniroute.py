@@ -60,6 +60,9 @@ UPSTREAM_CONNECT_TIMEOUT_S = 10.0
 UPSTREAM_FIRST_BYTE_TIMEOUT_S = 120.0  # reasoning models can think a long time before the first token
 UPSTREAM_IDLE_TIMEOUT_S = 120.0  # silence between stream chunks after which the stream is dead
 REQUEST_DEADLINE_S = 600.0  # covers every attempt of one request, retries and fallbacks included
+# A provider sending faster than this is relayed at most once per interval: a burst leaves in a few writes
+# instead of one per event (each costs a wake-up, a read and a write), and nobody sees 2 ms.
+STREAM_COALESCE_MS = 2.0
 
 WRITER_BATCH_S = 0.1  # usage rows are committed in batches: one fsync per batch, not per request
 WRITER_QUEUE_MAX = 10_000  # past this, usage rows are dropped (and counted) rather than eating memory
@@ -390,6 +393,7 @@ class Settings:
     upstream_first_byte_timeout_s: float = UPSTREAM_FIRST_BYTE_TIMEOUT_S
     upstream_idle_timeout_s: float = UPSTREAM_IDLE_TIMEOUT_S
     request_deadline_s: float = REQUEST_DEADLINE_S
+    stream_coalesce_ms: float = STREAM_COALESCE_MS
     secret_key: str = ""
     default_model: str = ""
     account_strategy: str = "priority"
@@ -451,6 +455,8 @@ SETTINGS_DOC: dict[str, str] = {
     "upstream_first_byte_timeout_s": "seconds to wait for a provider's first byte",
     "upstream_idle_timeout_s": "seconds of silence after which a provider stream is considered dead",
     "request_deadline_s": "seconds one request may take over all its attempts",
+    "stream_coalesce_ms": "a provider streaming faster than this is relayed at most once per this many "
+    "milliseconds (a paced stream is never held); 0 = every piece the moment it arrives",
     "secret_key": "key sealing provider credentials (default: a generated key file in the data dir)",
     "default_model": "model or combo used when a request names a model nothing else resolves",
     "hidden_providers": "provider ids or aliases left out of /v1/models (comma-separated); requests that "

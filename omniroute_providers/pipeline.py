@@ -42,8 +42,8 @@ from omniroute_providers.access import KeyGate, provider_allowed
 from omniroute_providers.balancer import Balancer, wall_clock
 from omniroute_providers.echo import EchoResponse
 from omniroute_providers.formats import StreamRenderer, WireFormat, get_format
-from omniroute_providers.formats.common import may_end_or_count, stream_ended
-from omniroute_providers.formats.sse import SSEDecoder, SSEEvent, encode
+from omniroute_providers.formats.common import marked_events, stream_ended
+from omniroute_providers.formats.sse import SSEDecoder, SSEEvent, encode, iter_events, parse_events
 from omniroute_providers.health import AccountLimiter, Stats, jittered_backoff
 from omniroute_providers.media import inline_remote_media
 from omniroute_providers.payloads import DEBUG_HEADER, DebugBudget, PayloadRecord
@@ -136,8 +136,8 @@ class _Opened:
         self.finished = False  # the upstream's end-of-answer event was seen (and forwarded)
         self.truncated = False  # the upstream body ended without that event
         self.closed = False  # finish() ran
-        self.first_event: SSEEvent | None = None  # passthrough: what was relayed, for a coherent error
-        self.last_event: SSEEvent | None = None
+        self.first_relayed = b""  # passthrough: the first and last events relayed, for a coherent error
+        self.last_relayed = b""
         self.slot: tuple[AccountLimiter, Stats] | None = None  # held until the request ends
 
     def release(self) -> None:
@@ -169,30 +169,40 @@ class _Opened:
 
     def process(self, chunk: bytes) -> bytes:
         """One upstream body chunk -> bytes for the client (may be empty)."""
-        events = self.decoder.feed(chunk)
         if not self.route.passthrough:
             parsed: list[ir.StreamEvent] = []
-            for ev in events:
+            for ev in self.decoder.feed(chunk):
                 parsed.extend(self.parser.feed(ev))
             return self._render(parsed)
-        if not events:
+        relayed = self.decoder.split(chunk)
+        if not relayed:
             return b"" if self.route.strip_usage_chunk else chunk
+        # Relayed as received: the events are parsed until the answer starts; after that only the ones
+        # holding one of the format's usage or end markers are (the rest are searched, not parsed).
         fmt = self.route.upstream.FORMAT_ID
-        relayed = self.decoder.completed
-        if not self.committed or may_end_or_count(fmt, relayed):
-            tap = self.tap
-            for ev in events:
+        tap = self.tap
+        looked = 0  # relayed[:looked] was parsed event by event
+        if not self.committed:
+            for ev, end in iter_events(relayed):
                 tap.feed(ev)
-                if not self.committed:
-                    self._render(self.parser.feed(ev))
-                if not self.finished and stream_ended(fmt, ev):
-                    self.finished = True
-        self.first_event = self.first_event or events[0]
-        self.last_event = events[-1]
+                self._render(self.parser.feed(ev))
+                self.finished = self.finished or stream_ended(fmt, ev)
+                looked = end
+                if self.committed:
+                    break
+            else:
+                looked = len(relayed)
+        for ev in marked_events(fmt, relayed, looked) if looked < len(relayed) else ():
+            tap.feed(ev)
+            self.finished = self.finished or stream_ended(fmt, ev)
+        if b"data:" in relayed:  # not only comments: fail() may continue from these events
+            self.first_relayed = self.first_relayed or relayed
+            self.last_relayed = relayed
         if self.route.strip_usage_chunk:
             if b'"choices":[]' not in relayed:
                 return relayed
-            return b"".join(encode(ev.data, ev.event) for ev in events if b'"choices":[]' not in ev.data)
+            kept = (ev for ev in parse_events(relayed) if b'"choices":[]' not in ev.data)
+            return b"".join(encode(ev.data, ev.event) for ev in kept)
         return chunk
 
     def finish(self) -> bytes:
@@ -230,7 +240,9 @@ class _Opened:
     def fail(self, error: GatewayError) -> bytes:
         resume = getattr(self.renderer, "resume_from", None)
         if self.route.passthrough and resume is not None:
-            resume(self.first_event, self.last_event)  # continue the relayed stream's numbering
+            first, last = parse_events(self.first_relayed), parse_events(self.last_relayed)
+            # continue the relayed stream's numbering
+            resume(first[0] if first else None, last[-1] if last else None)
         return self.renderer.fail(error)
 
 
@@ -248,6 +260,7 @@ class Pipeline:
         store: Store | None,
         *,
         request_deadline_s: float = 600.0,
+        stream_coalesce_s: float = 0.0,
         signatures: ir.SignatureCache | None = None,
         balancer: Balancer | None = None,
         default_model: str = "",
@@ -258,6 +271,7 @@ class Pipeline:
         self.upstream = upstream
         self.store = store
         self.request_deadline_s = request_deadline_s
+        self.stream_coalesce_s = stream_coalesce_s
         self.signatures = signatures or ir.SignatureCache()
         self.balancer = balancer or Balancer(wall_clock())
         self.keys = KeyGate(self.balancer.clock, self.balancer.budgets, self.balancer.config.quota_reset_hour)
@@ -764,10 +778,17 @@ class Pipeline:
             record.status = 200
             tail = b""
             try:
+                coalesce = self.stream_coalesce_s
+                asked = trio.current_time()
                 async for chunk in opened.chunks:
+                    got = trio.current_time()
                     out = opened.process(chunk)
                     if out:
                         await sink.write(out)
+                    if got - asked < coalesce and not opened.finished:
+                        # the provider is sending faster than we relay: let the rest of the burst gather
+                        await trio.sleep_until(got + coalesce)
+                    asked = trio.current_time()
                 tail = opened.finish()
                 if opened.truncated:
                     raise UpstreamError("the provider's stream ended before the answer was complete")

@@ -102,6 +102,7 @@ class Gateway:
             self.upstream,
             self.store,
             request_deadline_s=settings.request_deadline_s,
+            stream_coalesce_s=settings.stream_coalesce_ms / 1000,
             balancer=self.balancer,
             default_model=settings.default_model,
             guard=self._guard if settings.injection_guard != "off" else None,

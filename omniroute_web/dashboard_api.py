@@ -434,6 +434,7 @@ async def put_settings(
         if name in fields:
             setattr(gw.settings, name, value)
     gw.pipeline.log_payloads = gw.settings.log_payloads  # applies to the next request
+    gw.pipeline.stream_coalesce_s = gw.settings.stream_coalesce_ms / 1000
     if "log_level" in clean:
         logging.getLogger("omniroute").setLevel(str(clean["log_level"]).upper())
     gw.pipeline.set_policy(RequestPolicy.from_settings(saved))  # at once, not at the next config poll

@@ -93,6 +93,35 @@ async def test_stream_arrives_incrementally_not_buffered(gateway: Harness, make_
     assert arrivals[-1] - arrivals[0] > 0.7  # the pieces were forwarded as they came
 
 
+async def test_a_fast_stream_leaves_in_a_few_writes_and_its_end_is_not_held(
+    make_gateway: MakeGateway, make_fake_upstream: MakeFake
+) -> None:
+    """A provider sending faster than stream_coalesce_ms is relayed at most once per interval (one write
+    instead of one per event), the answer intact; the end of the answer is sent at once, not held."""
+    h = await make_gateway(stream_coalesce_ms=300)
+    async with h.http:
+        fake = await make_fake_upstream(prefix="/v1")
+        fake.default = Reply(text="w" * 100, chunks=50)  # no pacing: one burst
+        h.add_account("openai", base_url=fake.base_url)
+        await h.reload()
+
+        arrivals: list[bytes] = []
+        start = trio.current_time()
+        async with h.http.stream("POST", CHAT, json=chat(stream=True)) as r:
+            assert r.status_code == 200
+            async for piece in r.aiter_raw():
+                arrivals.append(piece)
+        took = trio.current_time() - start
+
+    lines = b"".join(arrivals).decode().splitlines()
+    deltas = [json.loads(line[6:])["choices"][0]["delta"] for line in lines if line.startswith("data: {")]
+    assert "".join(d.get("content") or "" for d in deltas) == "w" * 100
+    assert lines[-2:] == ["data: [DONE]", ""]
+    assert len(arrivals) <= 4  # 50 events, one read each if relayed as they came
+    # held once for the burst (0.3 s), not per event (50 x 0.3 s), and not again after the answer's end
+    assert took < 0.55
+
+
 async def test_stream_usage_chunk_only_when_the_client_asks(gateway: Harness, make_fake_upstream: MakeFake) -> None:
     fake = await make_fake_upstream(prefix="/v1")
     gateway.add_account("openai", base_url=fake.base_url)

@@ -10,7 +10,6 @@ import email.utils
 import re
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from omniroute import (
     ContextLengthError,
@@ -25,9 +24,7 @@ from omniroute import (
     UpstreamError,
     UpstreamTimeoutError,
 )
-
-if TYPE_CHECKING:
-    from omniroute_providers.formats.sse import SSEEvent
+from omniroute_providers.formats.sse import SSEEvent, parse_block
 
 # Provider wordings of "your prompt does not fit" (formats.md case 69).
 _CONTEXT_PATTERNS = re.compile(
@@ -246,10 +243,21 @@ _STREAM_MARKERS: dict[str, tuple[bytes, ...]] = {
 }
 
 
-def may_end_or_count(format_id: str, relayed: bytes) -> bool:
-    """Could an event in these relayed bytes end the stream or carry usage (see _STREAM_MARKERS)? When
-    not, a passthrough relay need not look at each of them."""
-    return any(marker in relayed for marker in _STREAM_MARKERS[format_id])
+def marked_events(format_id: str, relayed: bytes, start: int = 0) -> list[SSEEvent]:
+    """The events of relayed[start:] (complete SSE blocks) that contain one of the format's markers (see
+    _STREAM_MARKERS), in order: all that stream_ended() and a UsageTap need to see. The rest of the bytes
+    are searched, not parsed."""
+    spans: set[tuple[int, int]] = set()
+    for marker in _STREAM_MARKERS[format_id]:
+        at = relayed.find(marker, start)
+        while at >= 0:
+            lo = relayed.rfind(b"\n\n", start, at)
+            hi = relayed.find(b"\n\n", at)
+            hi = len(relayed) if hi < 0 else hi
+            spans.add((start if lo < 0 else lo + 2, hi))
+            at = relayed.find(marker, hi)
+    events = (parse_block(relayed[lo:hi]) for lo, hi in sorted(spans))
+    return [ev for ev in events if ev is not None]
 
 
 def stream_ended(format_id: str, event: SSEEvent) -> bool:

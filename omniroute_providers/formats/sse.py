@@ -11,6 +11,7 @@ Data is kept as bytes: the hot path hands it to a JSON decoder (or forwards it) 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 MAX_EVENT_BYTES = 16 * 1024 * 1024  # one event larger than this is a broken or hostile upstream
@@ -27,7 +28,7 @@ class SSEEvent:
     id: str | None = None
 
 
-def _parse_block(block: bytes) -> SSEEvent | None:
+def parse_block(block: bytes) -> SSEEvent | None:
     """One event's lines (no blank line inside) -> the event, or None when it carries no data."""
     # What providers send, one `data:` line with or before it an `event:` line, without the line loop
     if block.startswith(b"data: "):
@@ -57,18 +58,48 @@ def _parse_block(block: bytes) -> SSEEvent | None:
     return SSEEvent(data[0] if len(data) == 1 else b"\n".join(data), event, ident)
 
 
+def iter_events(blob: bytes, start: int = 0) -> Iterator[tuple[SSEEvent, int]]:
+    """The events of complete SSE blocks in `blob` from `start`, each with the offset just past it: a
+    relay can stop part-way and look at the rest differently."""
+    end = len(blob)
+    while start < end:
+        stop = blob.find(b"\n\n", start)
+        if stop < 0:
+            stop = end
+        if stop > start:
+            ev = parse_block(blob[start:stop])
+            if ev is not None:
+                yield ev, stop + 2
+        start = stop + 2
+
+
+def parse_events(blob: bytes) -> list[SSEEvent]:
+    """The events of complete SSE blocks (what SSEDecoder.split returns), in order."""
+    events = []
+    for block in blob.split(b"\n\n"):
+        if block:
+            ev = parse_block(block)
+            if ev is not None:
+                events.append(ev)
+    return events
+
+
 class SSEDecoder:
     __slots__ = ("_buf", "_pending_cr", "completed")
 
     def __init__(self) -> None:
         self._buf = b""
         self._pending_cr = False  # the previous chunk ended in CR: a leading LF now is part of CRLF
-        # the bytes of the events the last feed() completed, as received (line ends made LF): a relay can
-        # forward them whole, or look for a marker once instead of in every event
+        # the bytes of the events the last feed() or split() completed, as received (line ends made LF)
         self.completed = b""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Add bytes; return the events they completed (possibly none)."""
+        return parse_events(self.split(chunk))
+
+    def split(self, chunk: bytes) -> bytes:
+        """Add bytes; return the blocks they completed, unparsed: a relay forwards them whole and parses
+        (parse_events) only the ones it must look into."""
         if self._pending_cr and chunk[:1] == b"\n":
             chunk = chunk[1:]
         self._pending_cr = chunk[-1:] == b"\r"
@@ -83,16 +114,10 @@ class SSEDecoder:
                 raise SSEError("event stream event exceeds the size limit")
             self._buf = buf
             self.completed = b""
-            return []
+            return b""
         self._buf = buf[end + 2 :]
         self.completed = buf[: end + 2] if self._buf else buf
-        events = []
-        for block in buf[:end].split(b"\n\n"):
-            if block:
-                ev = _parse_block(block)
-                if ev is not None:
-                    events.append(ev)
-        return events
+        return self.completed
 
     def close(self) -> list[SSEEvent]:
         """End of stream: a final event not followed by a blank line is still delivered."""
@@ -100,12 +125,7 @@ class SSEDecoder:
         self.completed = buf
         if not buf.strip(b"\n"):
             return []
-        events = []
-        for block in buf.split(b"\n\n"):
-            ev = _parse_block(block) if block else None
-            if ev is not None:
-                events.append(ev)
-        return events
+        return parse_events(buf)
 
 
 def encode(data: bytes, event: str | None = None) -> bytes:

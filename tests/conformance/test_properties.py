@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from omniroute_providers.catalog import load_catalog
 from omniroute_providers.formats import get_format
-from omniroute_providers.formats.common import may_end_or_count, stream_ended
+from omniroute_providers.formats.common import marked_events, stream_ended
 from omniroute_providers.formats.sse import SSEDecoder
 from omniroute_providers.ir import (
     ChatRequest,
@@ -439,9 +439,9 @@ def test_any_client_request_renders_a_valid_request_for_every_upstream(client: s
 
 @pytest.mark.parametrize("upstream", FORMATS)
 def test_passthrough_relay_skips_no_event_that_ends_the_stream_or_carries_usage(upstream: str) -> None:
-    """A passthrough relay looks at the events of a piece only when the piece mentions a usage or end
-    marker (formats/common.may_end_or_count). However the bytes are split, it must reach the same usage
-    and see the same end as looking at every event, and forward exactly the bytes it was given."""
+    """A passthrough relay parses only the events of a piece that hold a usage or end marker
+    (formats/common.marked_events). However the bytes are split, it must reach the same usage and see the
+    same end as looking at every event, and forward exactly the bytes it was given."""
 
     @PROPERTY_SETTINGS
     @given(replies(), st.data())
@@ -460,12 +460,13 @@ def test_passthrough_relay_skips_no_event_that_ends_the_stream_or_carries_usage(
             for event in events:
                 every.feed(event)
                 ended_every = ended_every or stream_ended(upstream, event)
-            if events and may_end_or_count(upstream, decoder.completed):
-                for event in events:
-                    guarded.feed(event)
-                    ended_guarded = ended_guarded or stream_ended(upstream, event)
-        assert ended_every and ended_guarded
-        assert every.usage is not None and guarded.usage == every.usage
+            for event in marked_events(upstream, decoder.completed):
+                guarded.feed(event)
+                ended_guarded = ended_guarded or stream_ended(upstream, event)
+        assert ended_every
+        assert ended_guarded
+        assert every.usage is not None
+        assert guarded.usage == every.usage
         assert b"".join(relayed) == raw.replace(b"\r\n", b"\n")
 
     check()
