@@ -236,3 +236,69 @@ async def test_streams_are_framed_for_the_clients_http_version(make_gateway: Mak
     assert events11[-1] == events10[-1] == b"data: [DONE]"
     text = b"".join(e for e in events11 if b'"content"' in e)
     assert b"frame" in text and len(events11) == len(events10) > 3
+
+
+def _tcp_pair() -> tuple[socket.socket, socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+    return client, server
+
+
+@pytest.mark.parametrize("peek", [False, True], ids=["poll-rdhup", "peek"])
+def test_the_disconnect_sweep_tells_a_close_from_a_pipelined_request(
+    peek: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """peers_gone, which the server runs over the connections of requests in the works: a close or a reset
+    counts, bytes of a next request do not (and are left in place for it), with or without POLLRDHUP."""
+    import select
+    import struct
+    import time
+
+    from omniroute_web import server as srv
+
+    if peek:  # what platforms without POLLRDHUP (macOS) take: peek at readable sockets
+        monkeypatch.setattr(srv, "_RDHUP", 0)
+        monkeypatch.setattr(srv, "_GONE", select.POLLHUP | select.POLLERR | select.POLLNVAL)
+    quiet, pipelined, closed, reset = (_tcp_pair() for _ in range(4))
+    pipelined[0].sendall(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+    closed[0].close()
+    reset[0].setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    reset[0].close()
+    time.sleep(0.05)
+    try:
+        fds = [s.fileno() for _, s in (quiet, pipelined, closed, reset)]
+        assert sorted(srv.peers_gone(fds)) == sorted([closed[1].fileno(), reset[1].fileno()])
+        assert pipelined[1].recv(100).startswith(b"GET /health")  # nothing was taken
+        assert srv.peers_gone([]) == []
+    finally:
+        for pair in (quiet, pipelined, closed, reset):
+            for s in pair:
+                s.close()
+
+
+async def test_a_client_leaving_a_slow_json_request_cancels_it_within_the_check_interval(
+    make_gateway: MakeGateway, make_fake_upstream: MakeFake
+) -> None:
+    h = await make_gateway()
+    async with h.http:
+        fake = await make_fake_upstream(prefix="/v1")
+        fake.default = Reply(first_byte_delay_s=30)
+        h.add_account("openai", base_url=fake.base_url)
+        await h.reload()
+        body = dumps({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+        stream = await trio.open_tcp_stream("127.0.0.1", _port(h))
+        await stream.send_all(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            + f"authorization: Bearer {h.key}\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        while not fake.requests:
+            await trio.sleep(0.01)
+        await stream.aclose()
+        left = trio.current_time()
+        seen = await fake.wait_for_disconnect(timeout=3)
+        assert seen - left < 0.5  # the sweep runs every 0.1 s
+        with trio.fail_after(1):
+            while h.gw.server.active_requests:
+                await trio.sleep(0.01)
