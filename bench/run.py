@@ -9,6 +9,8 @@ What it reports (this 2-core machine is noisy, so everything is a ratio or a dif
   This is the figure that survives noise; the issue targets are stated against it.
 * added latency p50/p99 (gateway minus direct) at concurrency 1 and 16, and req/s for both;
 * streaming, 50 chunks: added time to first byte, and the added gap between chunks on a paced stream;
+  the instant stream once more with stream_coalesce_ms=0 (each piece relayed as it arrives), to show
+  what the default 2 ms coalescing saves in CPU and adds in latency;
 * translated paths (Anthropic client on an OpenAI upstream and back, passthrough) as CPU per stream;
 * idle RSS, RSS after load, and the time from process start to the first correct answer.
 
@@ -19,6 +21,7 @@ steals as little CPU from the gateway as possible; the fake upstreams run in the
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -30,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import trio
-import itertools
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -134,9 +136,12 @@ def shadow_dir(parent: Path, packages: tuple[str, ...]) -> Path:
     return shadow
 
 
-def start_gateway(data: Path, without: tuple[str, ...] = NOT_IN_README_INSTALL) -> GatewayProc:
+def start_gateway(
+    data: Path, without: tuple[str, ...] = NOT_IN_README_INSTALL, settings: dict[str, str] | None = None
+) -> GatewayProc:
     log = data / "gateway.log"
     env = dict(os.environ)
+    env.update({f"OMNIROUTE_{k.upper()}": v for k, v in (settings or {}).items()})
     if without:
         env["PYTHONPATH"] = str(shadow_dir(data, without))
     started = time.perf_counter()
@@ -186,14 +191,21 @@ async def first_answer(gw: GatewayProc) -> float:
     """Seconds from process start to the first correct answer."""
     req = raw_request("/v1/chat/completions", chat(False, "openai/gpt-4o-mini"), gw.key)
     while True:
-        try:
-            c = Conn(await trio.open_tcp_stream("127.0.0.1", gw.port))
-            status, _, _, body = await c.exchange(req)
-            await c.stream.aclose()
-            if status == 200 and b"quick brown fox" in body:
-                return time.perf_counter() - gw.started
-        except OSError:
-            await trio.sleep(0.005)
+        body = await _try_once(gw.port, req)
+        if body is not None and b"quick brown fox" in body:
+            return time.perf_counter() - gw.started
+        await trio.sleep(0.005)
+
+
+async def _try_once(port: int, req: bytes) -> bytes | None:
+    """The body of a 200 answer, or None (not listening yet, or not serving yet)."""
+    try:
+        c = Conn(await trio.open_tcp_stream("127.0.0.1", port))
+        status, _, _, body = await c.exchange(req)
+        await c.stream.aclose()
+    except OSError:
+        return None
+    return body if status == 200 else None
 
 
 async def idle_rss_with(data: Path, without: tuple[str, ...]) -> tuple[float, str]:
@@ -217,7 +229,8 @@ def raw_request(path: str, body: dict[str, object], key: str, extra: str = "") -
     payload = json.dumps(body).encode()
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\nx-api-key: {key}\r\n"
-        f"anthropic-version: 2023-06-01\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+        "anthropic-version: 2023-06-01\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n"
         f"{extra}\r\n"
     )
     return head.encode() + payload
@@ -414,6 +427,18 @@ async def main_async(args: argparse.Namespace) -> None:
                 gw2.proc.terminate()
                 gw2.proc.wait()
             rows.append(("paced SSE (5 ms/chunk) c=1", g, d))
+            # the same instant stream relayed piece by piece as it arrives (stream_coalesce_ms=0)
+            eager_data = Path(tmp) / "eager"
+            prepare_data_dir(eager_data, fake_port)
+            gw3 = start_gateway(eager_data, settings={"stream_coalesce_ms": "0"})
+            try:
+                raw3 = raw_request("/v1/chat/completions", chat(True, "openai/gpt-4o-mini"), gw3.key)
+                d = await rounds("direct stream c=1", fake_port, direct_st, s, 1, None, b"[DONE]", k)
+                g = await rounds("uncoalesced c=1", gw3.port, raw3, s, 1, gw3.proc.pid, b"[DONE]", k)
+            finally:
+                gw3.proc.terminate()
+                gw3.proc.wait()
+            rows.append(("OpenAI->OpenAI SSE c=1, coalescing off", g, d))
 
             translated = [
                 (
@@ -469,33 +494,36 @@ def report(
     idle_with_crypto: tuple[float, str],
 ) -> None:
     ms = 1000.0
-    print(
-        f"\nomniroute bench  python {sys.version.split()[0]}  gateway {running_on} (as the README installs it)"
-    )
+    version = sys.version.split()[0]
+    print(f"\nomniroute bench  python {version}  gateway {running_on} (as the README installs it)")
     print(
         f"first correct answer {first_answer * ms:.0f} ms after process start; idle RSS {idle_rss:.1f} MB, "
         f"after load {loaded_rss:.1f} MB"
     )
     print(f"idle RSS with the crypto extra installed: {idle_with_crypto[0]:.1f} MB ({idle_with_crypto[1]})\n")
-    head = f"{'scenario':40} {'CPU ms/req':>10} {'(median)':>8} {'req/s gw':>9} {'req/s dir':>9} {'+p50 ms':>8} {'+p99 ms':>8} {'+TTFB p50':>9} {'+gap p50/p99 ms':>16} {'err':>4}"
+    head = (
+        f"{'scenario':40} {'CPU ms/req':>10} {'(median)':>8} {'req/s gw':>9} {'req/s dir':>9} {'+p50 ms':>8} "
+        f"{'+p99 ms':>8} {'+TTFB p50':>9} {'+gap p50/p99 ms':>16} {'err':>4}"
+    )
     print(head)
     print("-" * len(head))
     for label, g, d in rows:
         cpu = g.cpu / max(1, len(g.latencies)) * ms
         med = f"{g.cpu_median * ms:8.3f}" if g.cpu_median else " " * 8
         if d is None:
-            print(
-                f"{label:40} {cpu:10.3f} {med} {g.rps:9.0f} {'':>9} {'':>8} {'':>8} {'':>9} {'':>16} {g.errors:4d}"
-            )
+            blank = f"{'':>9} {'':>8} {'':>8} {'':>9} {'':>16}"
+            print(f"{label:40} {cpu:10.3f} {med} {g.rps:9.0f} {blank} {g.errors:4d}")
             continue
         add50 = (pct(g.latencies, 0.5) - pct(d.latencies, 0.5)) * ms
         add99 = (pct(g.latencies, 0.99) - pct(d.latencies, 0.99)) * ms
         ttfb = (pct(g.ttfb, 0.5) - pct(d.ttfb, 0.5)) * ms
         gap = ""
         if "paced" in label:
-            gap = f"{(pct(g.gaps, 0.5) - pct(d.gaps, 0.5)) * ms:.3f}/{(pct(g.gaps, 0.99) - pct(d.gaps, 0.99)) * ms:.3f}"
+            gap50 = (pct(g.gaps, 0.5) - pct(d.gaps, 0.5)) * ms
+            gap = f"{gap50:.3f}/{(pct(g.gaps, 0.99) - pct(d.gaps, 0.99)) * ms:.3f}"
         print(
-            f"{label:40} {cpu:10.3f} {med} {g.rps:9.0f} {d.rps:9.0f} {add50:8.3f} {add99:8.3f} {ttfb:9.3f} {gap:>16} {g.errors + d.errors:4d}"
+            f"{label:40} {cpu:10.3f} {med} {g.rps:9.0f} {d.rps:9.0f} {add50:8.3f} {add99:8.3f} {ttfb:9.3f} "
+            f"{gap:>16} {g.errors + d.errors:4d}"
         )
     if soak:
         print(
@@ -503,8 +531,8 @@ def report(
             ", ".join(f"{t}s {r:.1f}" for t, r in soak[:: max(1, len(soak) // 12)]),
         )
     print(
-        "\nCPU ms/req: gateway process user+sys per request, best round (median round beside it). +p50/+p99: gateway latency "
-        "minus direct to the same fake. req/s at the stated concurrency."
+        "\nCPU ms/req: gateway process user+sys per request, best round (median round beside it). "
+        "+p50/+p99: gateway latency minus direct to the same fake. req/s at the stated concurrency."
     )
 
 
