@@ -52,7 +52,7 @@ log = logging.getLogger("omniroute.server")
 
 RECEIVE_BYTES = 64 * 1024
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-PIPELINE_BUFFER_MAX = 64 * 1024  # bytes of a pipelined next request we buffer while still answering
+PIPELINE_BUFFER_MAX = 64 * 1024  # bytes of an unread request body we consume to keep the connection
 DISCONNECT_CHECK_S = 0.1  # how often the connections of requests in the works are checked for a close
 
 
@@ -383,7 +383,7 @@ class Server:
                 self._requests_arrived = trio.Event()
                 await self._requests_arrived.wait()
             await trio.sleep(self.config.disconnect_check_s)
-            watched: dict[int, tuple[trio.CancelScope, Request]] = {}
+            watched: dict[int, tuple[trio.CancelScope, _Connection]] = {}
             for scope, request in self._handler_requests.items():
                 conn = request._conn
                 # before the body is read, what arrives is the body
@@ -391,11 +391,10 @@ class Server:
                     continue
                 fd = conn.stream.socket.fileno() if type(conn.stream) is trio.SocketStream else -1
                 if fd >= 0:
-                    watched[fd] = (scope, request)
+                    watched[fd] = (scope, conn)
             for fd in peers_gone(list(watched)):
-                scope, request = watched[fd]
-                if request._conn is not None:
-                    request._conn.closed = True
+                scope, conn = watched[fd]
+                conn.closed = True
                 scope.cancel()
 
     # ------------------------------------------------------------------------------------------------------

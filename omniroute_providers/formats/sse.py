@@ -85,21 +85,19 @@ def parse_events(blob: bytes) -> list[SSEEvent]:
 
 
 class SSEDecoder:
-    __slots__ = ("_buf", "_pending_cr", "completed")
+    __slots__ = ("_buf", "_pending_cr")
 
     def __init__(self) -> None:
         self._buf = b""
         self._pending_cr = False  # the previous chunk ended in CR: a leading LF now is part of CRLF
-        # the bytes of the events the last feed() or split() completed, as received (line ends made LF)
-        self.completed = b""
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Add bytes; return the events they completed (possibly none)."""
         return parse_events(self.split(chunk))
 
     def split(self, chunk: bytes) -> bytes:
-        """Add bytes; return the blocks they completed, unparsed: a relay forwards them whole and parses
-        (parse_events) only the ones it must look into."""
+        """Add bytes; return the blocks they completed, unparsed and as received (line ends made LF): a
+        relay forwards them whole and parses (parse_events) only the ones it must look into."""
         if self._pending_cr and chunk[:1] == b"\n":
             chunk = chunk[1:]
         self._pending_cr = chunk[-1:] == b"\r"
@@ -113,16 +111,13 @@ class SSEDecoder:
             if len(buf) > MAX_EVENT_BYTES:
                 raise SSEError("event stream event exceeds the size limit")
             self._buf = buf
-            self.completed = b""
             return b""
         self._buf = buf[end + 2 :]
-        self.completed = buf[: end + 2] if self._buf else buf
-        return self.completed
+        return buf[: end + 2] if self._buf else buf
 
     def close(self) -> list[SSEEvent]:
         """End of stream: a final event not followed by a blank line is still delivered."""
         buf, self._buf = self._buf, b""
-        self.completed = buf
         if not buf.strip(b"\n"):
             return []
         return parse_events(buf)

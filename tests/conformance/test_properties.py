@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from omniroute_providers.catalog import load_catalog
 from omniroute_providers.formats import get_format
 from omniroute_providers.formats.common import marked_events, stream_ended
-from omniroute_providers.formats.sse import SSEDecoder
+from omniroute_providers.formats.sse import SSEDecoder, parse_events
 from omniroute_providers.ir import (
     ChatRequest,
     ChatResponse,
@@ -453,20 +453,22 @@ def test_passthrough_relay_skips_no_event_that_ends_the_stream_or_carries_usage(
         every, guarded = fmt.UsageTap(), fmt.UsageTap()
         ended_every = ended_guarded = False
         decoder = SSEDecoder()
-        relayed = []
-        for piece in [*(raw[lo:hi] for lo, hi in itertools.pairwise(bounds)), None]:
-            events = decoder.feed(piece) if piece is not None else decoder.close()
-            relayed.append(decoder.completed)
-            for event in events:
+        relayed = [decoder.split(raw[lo:hi]) for lo, hi in itertools.pairwise(bounds)]
+        whole = raw.replace(b"\r\n", b"\n")
+        complete = b"".join(relayed)
+        assert whole.startswith(complete)  # in order, nothing lost or added
+        relayed.append(whole[len(complete) :])  # what the end of the stream delivers
+        assert parse_events(relayed[-1]) == decoder.close()
+        for blob in relayed:
+            for event in parse_events(blob):
                 every.feed(event)
                 ended_every = ended_every or stream_ended(upstream, event)
-            for event in marked_events(upstream, decoder.completed):
+            for event in marked_events(upstream, blob):
                 guarded.feed(event)
                 ended_guarded = ended_guarded or stream_ended(upstream, event)
         assert ended_every
         assert ended_guarded
         assert every.usage is not None
         assert guarded.usage == every.usage
-        assert b"".join(relayed) == raw.replace(b"\r\n", b"\n")
 
     check()
